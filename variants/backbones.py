@@ -1,0 +1,124 @@
+"""Image and text encoders: timm's VisionTransformer and transformers' BERT, tiny to large.
+
+Sizes follow the public configs (ViT-S/B/L-16; BERT tiny/mini/small/base/large widths) plus
+a ``micro`` size that trains on 2 CPU cores in minutes. Real weights load from local paths
+only (no hub): a ViT state dict in safetensors, a BERT directory from ``save_pretrained``.
+Everything builds on the meta device for FLOP counting without memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.errors import UserError
+
+# name -> (width, depth, heads)
+VIT_SIZES = {
+    "micro": (64, 2, 2),
+    "tiny": (192, 12, 3),
+    "small": (384, 12, 6),
+    "base": (768, 12, 12),
+    "large": (1024, 24, 16),
+    "huge": (1280, 32, 16),
+}
+# name -> (hidden, layers, heads)
+BERT_SIZES = {
+    "micro": (64, 2, 2),
+    "tiny": (128, 2, 2),
+    "mini": (256, 4, 4),
+    "small": (512, 4, 8),
+    "medium": (512, 8, 8),
+    "base": (768, 12, 12),
+    "large": (1024, 24, 16),
+}
+
+
+def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn.Module:
+    """A timm VisionTransformer without classifier; ``path`` loads a safetensors state dict
+    (position embeddings are resampled to ``image_size`` by timm's checkpoint filter)."""
+    from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
+
+    if image_size % patch_size:
+        raise UserError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
+    width, depth, heads = VIT_SIZES[size]
+    model = VisionTransformer(
+        img_size=image_size, patch_size=patch_size, embed_dim=width, depth=depth,
+        num_heads=heads, num_classes=0,
+    )
+    if path:
+        state = load_safetensors(path)
+        state = checkpoint_filter_fn(state, model)
+        try:
+            model.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            raise UserError(f"vision checkpoint {path} does not fit ViT-{size}/{patch_size}: "
+                            f"{str(e).splitlines()[1].strip()}") from None
+    return model
+
+
+def load_safetensors(path: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorsError
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        return load_file(path)
+    except (SafetensorsError, OSError, ValueError) as e:
+        raise UserError(f"cannot read safetensors checkpoint {path}: {e}") from None
+
+
+def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.Module:
+    """A transformers BertModel (no pooler); ``path`` loads a ``save_pretrained`` directory."""
+    from transformers import BertConfig, BertModel
+
+    if path:
+        if not (Path(path) / "config.json").is_file():
+            raise UserError(f"text encoder directory {path} has no config.json")
+        return BertModel.from_pretrained(path, add_pooling_layer=False)
+    hidden, layers, heads = BERT_SIZES[size]
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=4 * hidden,
+        max_position_embeddings=max(512, max_len), attn_implementation="sdpa",
+    )
+    return BertModel(config, add_pooling_layer=False)
+
+
+class ImageEncoder(nn.Module):
+    """ViT features: all tokens ([CLS] + patches) after the final norm, [B, 1+HW, C]."""
+
+    def __init__(self, size: str, image_size: int, patch_size: int, path: str = ""):
+        super().__init__()
+        self.vit = build_vit(size, image_size, patch_size, path)
+        self.dim = self.vit.embed_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.vit.forward_features(images)
+
+
+class TextEncoder(nn.Module):
+    """BERT token features [B, L, C]."""
+
+    def __init__(self, size: str, vocab_size: int, max_len: int, path: str = ""):
+        super().__init__()
+        self.bert = build_bert(size, vocab_size, max_len, path)
+        self.dim = self.bert.config.hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if input_ids.is_meta:
+            # BERT's mask builder inspects values (.item()); on meta the profiler's mask is
+            # all ones by construction, which is the same computation as no mask.
+            attention_mask = None
+        return self.bert(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop gradients and put the module in eval mode for good (dropout off)."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    module.frozen = True  # FusionModel.train() keeps frozen modules in eval mode
+    return module.eval()

@@ -1,0 +1,123 @@
+"""Typed, validated strategy configs.
+
+A strategy's config is a dataclass whose fields are declared with ``knob(default, help,
+choices=..., minimum=...)``. ``apply_overrides`` turns strings from the CLI or values from
+YAML into the field's type and checks them, raising ``UserError`` with the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+from bench.errors import UserError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def knob(default: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None):
+    """A config field with its help text, optional choices and lower bound."""
+    meta = {"help": help, "choices": choices, "minimum": minimum}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass
+class BaseConfig:
+    """Fields every strategy shares: input shapes and the answer head."""
+
+    image_size: int = knob(224, "input image side in pixels (must divide by patch_size)", minimum=8)
+    text_len: int = knob(16, "question length in tokens (profiling and padding)", minimum=1)
+    text_vocab_size: int = knob(30522, "text vocabulary size (set from the tokenizer)", minimum=8)
+    num_answers: int = knob(3129, "answer-vocabulary size of the VQA classifier", minimum=1)
+
+    def validate(self) -> None:
+        """Cross-field checks; subclasses extend and call super()."""
+
+
+def field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def coerce(cls: type, name: str, value: Any) -> Any:
+    """Convert ``value`` (a CLI string or YAML scalar) to the type of ``cls.name`` and check it."""
+    f = {f.name: f for f in fields(cls)}[name]
+    typ = field_type(cls, name)
+    meta = f.metadata
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low not in _TRUE | _FALSE:
+                    raise ValueError
+                value = low in _TRUE
+            elif not isinstance(value, bool):
+                raise ValueError
+        elif typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            value = int(value)
+        elif typ is float:
+            if isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+        elif typ is str:
+            value = str(value)
+        elif typing.get_origin(typ) is tuple or typ is tuple:
+            if isinstance(value, str):
+                value = tuple(int(v) for v in value.replace(" ", "").strip("()[]").split(",") if v)
+            value = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        tname = getattr(typ, "__name__", str(typ))
+        raise UserError(f"{name}={value!r}: expected {tname}") from None
+    if meta.get("choices") and value not in meta["choices"]:
+        valid = ", ".join(map(str, meta["choices"]))
+        raise UserError(f"{name}={value!r}: not one of {valid}")
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        raise UserError(f"{name}={value!r}: must be >= {meta['minimum']}")
+    return value
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any], *, strict: bool = True) -> Any:
+    """Return a copy of ``cfg`` with ``overrides`` applied and validated.
+
+    strict: unknown keys are an error (``--set``); presets pass False so that a bundle such
+    as ``jar-base`` applies the keys a strategy has and skips the rest.
+    """
+    known = {f.name for f in fields(cfg)}
+    unknown = sorted(set(overrides) - known)
+    if unknown and strict:
+        raise UserError(
+            f"unknown config key(s) {', '.join(unknown)} for {type(cfg).__name__}; "
+            f"valid: {', '.join(sorted(known))}"
+        )
+    values = {k: coerce(type(cfg), k, v) for k, v in overrides.items() if k in known}
+    new = dataclasses.replace(cfg, **values)
+    new.validate()
+    return new
+
+
+def describe(cls: type) -> list[dict[str, Any]]:
+    """One dict per field: name, type, default, choices, help (for ``fusebench describe``)."""
+    rows = []
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else f.default_factory()
+        typ = field_type(cls, f.name)
+        rows.append({
+            "key": f.name,
+            "type": getattr(typ, "__name__", str(typ)),
+            "default": default,
+            "choices": f.metadata.get("choices"),
+            "help": f.metadata.get("help", ""),
+        })
+    return rows
+
+
+def check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise UserError(f"{name}={value}: must be positive")

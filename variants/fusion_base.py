@@ -1,0 +1,78 @@
+"""The encoder-fusion family's shared frame: encoders -> fusion -> VQA classifier.
+
+A strategy file only supplies its fusion module: ``fusion(image_tokens [B, M, Cv],
+text_tokens [B, L, Ct], text_mask [B, L]) -> pooled [B, width]``. The image and text
+encoders, the answer head and the loss live here, identical for every strategy, so a
+comparison differs only in the fusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bench.errors import UserError
+
+from .backbones import BERT_SIZES, VIT_SIZES, ImageEncoder, TextEncoder, freeze
+from .blocks import ClassifierHead, vqa_loss
+from .config import BaseConfig, check_positive, knob
+from .interface import Batch, FusionModel, Output
+
+
+@dataclass
+class EncoderFusionConfig(BaseConfig):
+    vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
+    patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
+    vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
+    freeze_vision: bool = knob(False, "freeze the image encoder")
+    text: str = knob("base", "BERT text-encoder size", choices=tuple(BERT_SIZES))
+    text_path: str = knob("", "local save_pretrained BERT directory (empty = random init)")
+    freeze_text: bool = knob(False, "freeze the text encoder")
+    width: int = knob(768, "fusion width D (both modalities are projected to it)", minimum=1)
+    heads: int = knob(12, "attention heads in the fusion layers", minimum=1)
+    mlp_ratio: float = knob(4.0, "MLP hidden size as a multiple of the width", minimum=0.25)
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(width=self.width, heads=self.heads)
+        if self.width % self.heads:
+            raise UserError(f"width={self.width} is not divisible by heads={self.heads}")
+        if self.image_size % self.patch_size:
+            raise UserError(
+                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}"
+            )
+
+
+class EncoderFusionModel(FusionModel):
+    family = "encoder-fusion"
+
+    def __init__(self, cfg: EncoderFusionConfig,
+                 make_fusion: Callable[[EncoderFusionConfig, int, int], nn.Module]):
+        super().__init__()
+        self.cfg = cfg
+        self.image_encoder = ImageEncoder(cfg.vision, cfg.image_size, cfg.patch_size,
+                                          cfg.vision_path)
+        self.text_encoder = TextEncoder(cfg.text, cfg.text_vocab_size, cfg.text_len, cfg.text_path)
+        if cfg.freeze_vision:
+            freeze(self.image_encoder)
+        if cfg.freeze_text:
+            freeze(self.text_encoder)
+        self.fusion = make_fusion(cfg, self.image_encoder.dim, self.text_encoder.dim)
+        self.head = ClassifierHead(cfg.width, cfg.num_answers)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Image tokens; what the frozen-feature cache stores under ``image_features['tokens']``."""
+        return self.image_encoder(images)
+
+    def forward(self, batch: Batch) -> Output:
+        if batch.image_features is not None:
+            image_tokens = batch.image_features["tokens"]
+        else:
+            image_tokens = self.encode_image(batch.images)
+        text_tokens = self.text_encoder(batch.input_ids, batch.attention_mask)
+        pooled = self.fusion(image_tokens, text_tokens, batch.attention_mask)
+        logits = self.head(pooled)
+        return Output(logits=logits, loss=vqa_loss(logits, batch.answer_scores))

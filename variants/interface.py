@@ -1,0 +1,97 @@
+"""The model contract every strategy keeps: a ``Batch`` in, an ``Output`` out.
+
+Datasets, the feature cache and the profiler's dummy-input maker all produce ``Batch``, so
+training and profiling see the same shapes. The profiler's per-component breakdown reads
+``FusionModel.components()`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+from torch import nn
+
+COMPONENTS = ("image_encoder", "text_encoder", "fusion", "head")
+
+
+@dataclass
+class Batch:
+    """One batch of image-question(-answer) examples.
+
+    images:          [B, 3, H, W] float pixels (normalised), or None when features are cached.
+    input_ids:       [B, L] question token ids; attention_mask [B, L] (1 = real token).
+    answer_scores:   [B, A] soft VQA targets over the answer vocabulary (classification heads).
+    answer_ids:      [B, T] answer/caption token ids for generative heads (pad = -100 in loss).
+    image_features:  cached frozen-encoder outputs, a dict of tensors, used instead of images.
+    """
+
+    images: torch.Tensor | None
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    answer_scores: torch.Tensor | None = None
+    answer_ids: torch.Tensor | None = None
+    image_features: dict[str, torch.Tensor] | None = None
+
+    @property
+    def size(self) -> int:
+        return self.input_ids.shape[0]
+
+    def to(self, device: torch.device | str) -> Batch:
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, torch.Tensor):
+                value = value.to(device, non_blocking=True)
+            elif isinstance(value, dict):
+                value = {k: v.to(device, non_blocking=True) for k, v in value.items()}
+            moved[f.name] = value
+        return replace(self, **moved)
+
+
+@dataclass
+class Output:
+    """What a strategy returns: a loss when targets are given, and logits (class scores for
+    encoder-fusion heads, next-token scores for frozen-LM heads)."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
+class FusionModel(nn.Module):
+    """Base class of every registered strategy.
+
+    Subclasses set ``family`` and build the attributes named in ``COMPONENTS`` (any may be
+    ``None``); ``forward(batch) -> Output``. Frozen-LM strategies also implement ``generate``.
+    """
+
+    family: str = "encoder-fusion"
+
+    def components(self) -> dict[str, nn.Module]:
+        """Sub-modules by role, for the profiler's breakdown (image/text encoder, fusion, head)."""
+        return {name: getattr(self, name) for name in COMPONENTS if getattr(self, name, None)}
+
+    def train(self, mode: bool = True) -> FusionModel:
+        """Like nn.Module.train, but frozen sub-modules (``frozen = True``) stay in eval."""
+        super().train(mode)
+        for module in self.modules():
+            if getattr(module, "frozen", False):
+                module.eval()
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
+        """Optimizer groups; strategies with per-part learning rates (eP-ALM's prompt and
+        adapters) override this."""
+        return [{"params": self.trainable_parameters(), "lr": lr, "weight_decay": weight_decay}]
+
+    def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu") -> Batch:
+        """A batch of the shapes this model is configured for (random ids, random pixels)."""
+        cfg = self.cfg
+        g = torch.Generator().manual_seed(0)
+        images = torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=g)
+        ids = torch.randint(4, cfg.text_vocab_size, (batch_size, cfg.text_len), generator=g)
+        batch = Batch(images=images, input_ids=ids, attention_mask=torch.ones_like(ids))
+        return batch.to(device)

@@ -1,0 +1,106 @@
+"""Strategy and preset registry: ``@register_strategy`` and ``create``, timm-style.
+
+A strategy is a builder ``cfg -> FusionModel`` registered with its config dataclass, family
+(``encoder-fusion`` or ``frozen-lm``), paper reference and a one-line description.
+A preset is a named bundle of config overrides usable with any strategy of its family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import UserError
+
+from .config import apply_overrides
+
+FAMILIES = ("encoder-fusion", "frozen-lm")
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    name: str
+    family: str
+    config_cls: type
+    builder: Callable[[Any], Any]
+    paper: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    overrides: dict[str, Any]
+    families: tuple[str, ...] = FAMILIES
+    per_strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_STRATEGIES: dict[str, StrategyInfo] = {}
+_PRESETS: dict[str, Preset] = {}
+
+
+def register_strategy(name: str, *, config: type, family: str, paper: str, description: str):
+    """Decorator registering ``builder(cfg) -> FusionModel`` under ``name``."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}")
+
+    def wrap(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        if name in _STRATEGIES:
+            raise ValueError(f"strategy {name!r} registered twice")
+        _STRATEGIES[name] = StrategyInfo(name, family, config, builder, paper, description)
+        return builder
+
+    return wrap
+
+
+def register_preset(preset: Preset) -> Preset:
+    _PRESETS[preset.name] = preset
+    return preset
+
+
+def list_strategies(family: str | None = None) -> list[StrategyInfo]:
+    return [s for s in _STRATEGIES.values() if family is None or s.family == family]
+
+
+def list_presets() -> list[Preset]:
+    return list(_PRESETS.values())
+
+
+def get_strategy(name: str) -> StrategyInfo:
+    if name not in _STRATEGIES:
+        raise UserError(f"unknown strategy {name!r}; valid: {', '.join(sorted(_STRATEGIES))}")
+    return _STRATEGIES[name]
+
+
+def get_preset(name: str) -> Preset:
+    if name not in _PRESETS:
+        raise UserError(f"unknown preset {name!r}; valid: {', '.join(sorted(_PRESETS))}")
+    return _PRESETS[name]
+
+
+def resolve_config(name: str, preset: str | None = None, overrides: dict | None = None) -> Any:
+    """The validated config of strategy ``name``: defaults, then preset, then overrides."""
+    info = get_strategy(name)
+    cfg = info.config_cls()
+    if preset:
+        p = get_preset(preset)
+        if info.family not in p.families:
+            raise UserError(
+                f"preset {preset!r} is for {'/'.join(p.families)} strategies, "
+                f"{name!r} is {info.family}"
+            )
+        merged = {**p.overrides, **p.per_strategy.get(name, {})}
+        cfg = apply_overrides(cfg, merged, strict=False)
+    cfg = apply_overrides(cfg, overrides or {}, strict=True)
+    return cfg
+
+
+def create(name: str, preset: str | None = None, **overrides: Any):
+    """Build strategy ``name`` with ``preset`` and keyword ``overrides`` applied."""
+    cfg = resolve_config(name, preset, overrides)
+    model = get_strategy(name).builder(cfg)
+    model.cfg = cfg
+    model.strategy = name
+    return model
