@@ -1,0 +1,50 @@
+"""``fusebench`` command line: parses and dispatches, nothing else.
+
+Each subcommand lives in the module named for it and exposes ``add_parser(subparsers)``,
+which registers its arguments and ``set_defaults(func=run)``; ``run(args) -> int``.
+``UserError`` raised anywhere becomes exit code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import UserError
+
+COMMAND_MODULES = [
+    "bench.commands",  # list, describe
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments already; keep its message to one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"fusebench: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fusebench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"fusebench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fusebench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
