@@ -16,6 +16,7 @@ from .errors import UserError
 COMMAND_MODULES = [
     "bench.commands",  # list, describe
     "bench.profile_cmd",
+    "bench.sweep_cmd",
 ]
 
 
