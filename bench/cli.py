@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "bench.commands",  # list, describe
     "bench.profile_cmd",
     "bench.sweep_cmd",
+    "bench.train_cmd",
 ]
 
 

@@ -79,6 +79,15 @@ class FusionModel(nn.Module):
                 module.eval()
         return self
 
+    def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image-encoder outputs that ``forward`` reads from ``batch.image_features`` when
+        present; the feature cache stores them once per image when the encoder is frozen."""
+        raise NotImplementedError
+
+    def image_encoder_frozen(self) -> bool:
+        encoder = getattr(self, "image_encoder", None)
+        return encoder is not None and not any(p.requires_grad for p in encoder.parameters())
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
