@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "bench.profile_cmd",
     "bench.sweep_cmd",
     "bench.train_cmd",
+    "bench.study_run",
 ]
 
 
