@@ -9,6 +9,7 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
     """An optuna storage from a URL: default SQLite under ``out_dir``; ``journal:PATH`` for a
     journal file; any SQLAlchemy URL for an RDB (with heartbeat, so killed trials retry)."""
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     if url is None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -34,10 +35,15 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
         if not path.parent.is_dir():
             raise UserError(f"journal directory does not exist: {path.parent}")
         return JournalStorage(JournalFileBackend(str(path)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     try:
-        return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
-                          grace_period=heartbeat.get("grace_period", 30),
-                          heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
+                              grace_period=heartbeat.get("grace_period", 30),
+                              heartbeat_stale_trial_callback=retry)
     except ImportError as e:
         raise UserError(f"storage {url!r} needs a driver that is not installed ({e.name}); "
                         "for PostgreSQL: pip install 'fusebench[postgres]'") from None
