@@ -15,6 +15,8 @@ from .errors import UserError
 
 COMMAND_MODULES = [
     "bench.commands",  # list, describe
+    "bench.profile_cmd",
+    "bench.sweep_cmd",
     "bench.compare",  # compare (JAR paper's FLOPs tables)
 ]
 

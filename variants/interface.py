@@ -87,11 +87,16 @@ class FusionModel(nn.Module):
         adapters) override this."""
         return [{"params": self.trainable_parameters(), "lr": lr, "weight_decay": weight_decay}]
 
-    def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu") -> Batch:
-        """A batch of the shapes this model is configured for (random ids, random pixels)."""
+    def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
+                    targets: bool = False) -> Batch:
+        """A batch of the shapes this model is configured for (random ids and pixels), with
+        VQA soft targets when ``targets`` (for a training step)."""
         cfg = self.cfg
         g = torch.Generator().manual_seed(0)
         images = torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=g)
         ids = torch.randint(4, cfg.text_vocab_size, (batch_size, cfg.text_len), generator=g)
         batch = Batch(images=images, input_ids=ids, attention_mask=torch.ones_like(ids))
+        if targets:
+            answers = torch.randint(0, cfg.num_answers, (batch_size,), generator=g)
+            batch.answer_scores = nn.functional.one_hot(answers, cfg.num_answers).float()
         return batch.to(device)
