@@ -17,8 +17,9 @@ COMMAND_MODULES = [
     "bench.commands",  # list, describe
     "bench.profile_cmd",
     "bench.sweep_cmd",
-    "bench.train_cmd",
-    "bench.study_run",
+    "bench.train_cmd",  # train, evaluate
+    "bench.study_run",  # study
+    "bench.compare",  # compare (JAR paper's FLOPs tables)
 ]
 
 
