@@ -16,6 +16,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .distributed import DDPContext, from_env
 from .errors import UserError
 from .io import append_line, atomic_write_json, atomic_write_text
 from .schedule import set_lr
@@ -57,14 +59,28 @@ class TrainConfig:
                 raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
         if self.lr <= 0:
             raise UserError(f"lr={self.lr}: must be positive")
+        parse_device(self.device)
 
 
-def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate) -> DataLoader:
+def parse_device(name: str) -> torch.device:
+    """``torch.device(name)`` with a one-line error naming the valid forms."""
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UserError(f"device {name!r}: expected cpu, cuda or cuda:N") from None
+
+
+def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate,
+            ddp: DDPContext | None = None) -> DataLoader:
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     sampler = RandomSampler(dataset, generator=generator)
+    batch_size = cfg.batch_size
+    if ddp is not None:  # same permutation, dealt out to the ranks (bench/distributed.py)
+        sampler = ddp.shard(sampler)
+        batch_size //= ddp.world_size
     # the loader's own generator also seeds its iterator, which would otherwise draw from
     # the global RNG and shift the dropout stream of a resumed run
-    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                       drop_last=False, num_workers=0, generator=generator)
 
 
@@ -79,11 +95,30 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
         raises ``TrialPruned`` from here.
     stop_at_step: checkpoint and return after this step without changing the schedule
         (an interruption; ``resume=True`` continues exactly).
+    Under ``torchrun`` (WORLD_SIZE > 1) it trains data-parallel: ``cfg.batch_size`` is the
+    global batch, split over the processes; only rank 0 writes logs and checkpoints.
     """
     cfg.validate()
-    out = Path(out_dir)
+    check_device(parse_device(cfg.device))
+    ddp = from_env(cfg.device, cfg.batch_size)
+    if ddp is None:
+        return _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
+                    stop_at_step, ddp)
+    try:
+        summary = _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval,
+                       resume, stop_at_step, ddp)
+    except BaseException:
+        ddp.close(wait=False)  # a peer may be gone: do not wait for it
+        raise
+    ddp.close()
+    return summary
+
+
+def _fit(model, train_set, collate, cfg: TrainConfig, out: Path, evaluate, on_eval,
+         resume: bool, stop_at_step: int | None, ddp: DDPContext | None) -> dict[str, Any]:
+    main = ddp is None or ddp.main
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    device = torch.device(cfg.device) if ddp is None else ddp.device
     model.to(device)
     optimizer = torch.optim.AdamW(model.param_groups(cfg.lr, cfg.weight_decay))
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
@@ -95,42 +130,51 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
         state = load_checkpoint(out, model, optimizer) or state
     else:
         torch.manual_seed(cfg.seed)
-    atomic_write_json(out / "train_config.json", asdict(cfg))
+    if main:
+        atomic_write_json(out / "train_config.json", asdict(cfg))
+    forward = model if ddp is None else ddp.wrap(model)
 
     use_amp = cfg.amp and device.type == "cuda"
     start = time.perf_counter() - state["elapsed_s"]
-    bar = _progress(cfg, total, state["step"])
+    bar = _progress(cfg, total, state["step"], main)
     while state["step"] < total:
         epoch = state["step"] // steps_per_epoch
         skip = (state["step"] % steps_per_epoch) * cfg.accum_steps
-        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate)), skip, None)
+        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate, ddp)), skip,
+                                   None)
         model.train()
         for micro_batches in _chunks(batches, cfg.accum_steps):
             lr = set_lr(optimizer, state["step"], total, cfg.warmup_steps, cfg.min_lr_ratio,
                         cfg.warmup_start_ratio)
-            loss = _step(model, optimizer, micro_batches, device, use_amp, cfg.grad_clip)
+            loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
+                         device, use_amp, cfg.grad_clip, ddp)
+            if ddp is not None:  # every rank sees the global loss (and diverges together)
+                loss = ddp.mean(loss)
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss} at step {state['step']}")
             state["step"] += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-            if state["step"] % cfg.log_every == 0 or state["step"] == total:
+            if main and (state["step"] % cfg.log_every == 0 or state["step"] == total):
                 _log(out, {"step": state["step"], "epoch": epoch, "lr": lr, "loss": loss,
                            "elapsed_s": time.perf_counter() - start})
             epoch_end = state["step"] % steps_per_epoch == 0 or state["step"] == total
             if epoch_end and evaluate is not None:
                 state["last_eval"] = {k: float(v) for k, v in evaluate(model).items()}
-                _log(out, {"step": state["step"], "epoch": epoch, "phase": "eval",
-                           **state["last_eval"]})
+                if main:
+                    _log(out, {"step": state["step"], "epoch": epoch, "phase": "eval",
+                               **state["last_eval"]})
                 model.train()
                 if on_eval is not None:
                     on_eval(epoch, state["last_eval"])
-            if epoch_end or (cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0):
+            if main and (epoch_end or (cfg.checkpoint_every and
+                                       state["step"] % cfg.checkpoint_every == 0)):
                 state["elapsed_s"] = time.perf_counter() - start
                 save_checkpoint(out, model, optimizer, state)
             if stop_at_step is not None and state["step"] >= stop_at_step:
                 state["elapsed_s"] = time.perf_counter() - start
-                save_checkpoint(out, model, optimizer, state)
+                if main:
+                    save_checkpoint(out, model, optimizer, state)
                 bar.close()
                 return {"steps": state["step"], "train_time_s": state["elapsed_s"],
                         "interrupted": True, **state["last_eval"]}
@@ -141,19 +185,34 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     return {"steps": state["step"], "train_time_s": state["elapsed_s"], **state["last_eval"]}
 
 
-def _step(model, optimizer, micro_batches, device, use_amp: bool, grad_clip: float) -> float:
+def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad_clip: float,
+          ddp: DDPContext | None = None) -> float:
+    """One optimizer step over ``micro_batches``; returns the (accumulated) loss."""
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
-    for batch in micro_batches:
+    for i, batch in enumerate(micro_batches):
         batch = batch.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = model(batch).loss / len(micro_batches)
-        loss.backward()
+        sync = nullcontext() if ddp is None else ddp.no_sync(forward,
+                                                              i == len(micro_batches) - 1)
+        with sync:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = forward(batch).loss / len(micro_batches)
+            loss.backward()
         total += loss.item()
     if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return total
+
+
+def check_device(device: torch.device) -> None:
+    """A clear error for a CUDA device this machine does not have."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA "
+                            "device(s)")
 
 
 def _chunks(iterable, size: int) -> Iterator[list]:
@@ -162,10 +221,10 @@ def _chunks(iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _progress(cfg: TrainConfig, total: int, initial: int):
+def _progress(cfg: TrainConfig, total: int, initial: int, main: bool = True):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not cfg.progress, unit="step",
+    return tqdm(total=total, initial=initial, disable=not (cfg.progress and main), unit="step",
                 dynamic_ncols=True, leave=False)
 
 
