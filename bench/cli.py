@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "bench.train_cmd",  # train, evaluate
     "bench.study_run",  # study
     "bench.compare",  # compare (JAR paper's FLOPs tables)
+    "bench.pretrain",
 ]
 
 
