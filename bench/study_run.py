@@ -110,13 +110,14 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
 
 def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_eval
                ) -> dict[str, Any]:
-    from .experiment import run_experiment
+    from .experiment import prepare, run_experiment
     from .profile import ProfileSpec, profile
 
-    row = profile(ProfileSpec(spec.strategy, spec.preset, overrides, measure="never"))
+    prepared = prepare(spec.strategy, spec.preset, overrides, spec.data)
+    row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))
     cfg = TrainConfig(**{"progress": False, **train})
-    result = run_experiment(spec.strategy, spec.preset, overrides, cfg, spec.data, run_dir,
-                            on_eval=on_eval, eval_test=False)
+    result = run_experiment(spec.strategy, spec.preset, prepared[0], cfg, spec.data, run_dir,
+                            on_eval=on_eval, eval_test=False, prepared=prepared)
     return {"gflops": row["gflops"], "params_trainable": row["params_trainable"],
             "params_total": row["params_total"], **result}
 
