@@ -27,7 +27,7 @@ import variants
 
 from .errors import UserError
 from .flops import component_flops, count_flop_counter_mode
-from .io import atomic_write_text
+from .io import atomic_write_text, check_writable_dir
 
 PATH = Path(__file__).resolve().parent / "baselines" / "figures.csv"
 # family -> presets checked: its small training preset first, then the papers' settings
@@ -131,6 +131,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if args.update:
+        check_writable_dir(path.parent)
         rows = current_rows()
         changes = diff(load(path), rows) if path.is_file() else ["(new table)"]
         atomic_write_text(path, to_csv(rows))

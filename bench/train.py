@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +53,35 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
 
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], where: str = "train") -> TrainConfig:
+        """A validated config from YAML or CLI values (typed by the fields; one clear error)."""
+        from variants.config import coerce
+
+        valid = {f.name for f in fields(cls)}
+        bad = sorted(set(values) - valid)
+        if bad:
+            raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}; "
+                            f"valid: {', '.join(sorted(valid))}")
+        try:
+            cfg = cls(**{k: coerce(cls, k, v) for k, v in values.items()})
+            cfg.validate()
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        return cfg
+
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "accum_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
         if self.lr <= 0:
             raise UserError(f"lr={self.lr}: must be positive")
-        parse_device(self.device)
+        for name in ("max_steps", "checkpoint_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.log_every < 1:
+            raise UserError(f"log_every={self.log_every}: must be >= 1")
+        check_device(parse_device(self.device))
 
 
 def parse_device(name: str) -> torch.device:
@@ -99,7 +121,6 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     global batch, split over the processes; only rank 0 writes logs and checkpoints.
     """
     cfg.validate()
-    check_device(parse_device(cfg.device))
     ddp = from_env(cfg.device, cfg.batch_size)
     if ddp is None:
         return _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
