@@ -15,6 +15,7 @@ from .errors import UserError
 
 COMMAND_MODULES = [
     "bench.commands",  # list, describe
+    "bench.data.command",  # data make|baselines|info
 ]
 
 
