@@ -87,10 +87,10 @@ def _store_floors(data_dir: Path, runs: Path) -> None:
     path = runs / "floors.csv"
     if path.is_file():
         return
-    from .data.baselines import baseline_accuracies
+    from .data.baselines import floors
 
-    floors = baseline_accuracies(data_dir, split="test")
-    frame = pd.DataFrame([{"baseline": k, "test_vqa_acc": v} for k, v in floors.items()])
+    frame = pd.DataFrame([{"baseline": r["baseline"], "test_vqa_acc": 100 * r["accuracy"]}
+                          for r in floors(data_dir) if r["split"] == "test"])
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
