@@ -79,6 +79,11 @@ class DDPContext:
             dist.destroy_process_group()
 
 
+def is_main_process() -> bool:
+    """True outside torchrun and on its rank 0 (the process that writes files)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def from_env(device: str, batch_size: int) -> DDPContext | None:
     """A DDP context when launched by torchrun with WORLD_SIZE > 1, else None."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -16,9 +16,10 @@ import torch
 
 import variants
 
+from .distributed import is_main_process
 from .errors import UserError
 from .io import atomic_write_json
-from .train import TrainConfig, fit
+from .train import TrainConfig, check_resumable, fit
 
 DEFAULT_DATA = Path("data") / "synthvqa"
 
@@ -98,10 +99,14 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
     overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
     torch.manual_seed(train_cfg.seed)
     model = variants.create(strategy, preset, **overrides)
-    atomic_write_json(out / "run.json", {
-        "strategy": strategy, "preset": preset, "overrides": overrides,
-        "data": str(data_dir), "train": asdict(train_cfg)})
-    data.vocab.save(out / "answer_vocab.json")
+    if resume:  # a bad checkpoint fails before run.json is rewritten for this config
+        check_resumable(model, out)
+    main = is_main_process()  # under torchrun, rank 0 alone writes the run's files
+    if main:
+        atomic_write_json(out / "run.json", {
+            "strategy": strategy, "preset": preset, "overrides": overrides,
+            "data": str(data_dir), "train": asdict(train_cfg)})
+        data.vocab.save(out / "answer_vocab.json")
 
     train_set, val_set, test_set = data.splits["train"], data.splits["val"], data.splits["test"]
     collate, eval_collate = train_set.collate, {}
@@ -133,7 +138,8 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
 
         result.update(evaluate_vqa(model, test_set, "test", device=train_cfg.device,
                                    collate=eval_collate.get("test")))
-    atomic_write_json(out / "result.json", result)
+    if main:
+        atomic_write_json(out / "result.json", result)
     return result
 
 

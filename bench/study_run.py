@@ -9,6 +9,7 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -80,15 +81,18 @@ def _with_driver(url: str) -> str:
 
 
 def _sampler(spec: StudySpec):
+    """The spec's sampler, seeded per trial (bench/study_sampler.py)."""
     import optuna
 
+    from .study_sampler import TrialSeededSampler
+
     kind, seed = spec.sampler.get("type", "tpe"), spec.sampler.get("seed", 0)
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
-                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed)}
+    samplers = {"tpe": lambda s: optuna.samplers.TPESampler(seed=s, multivariate=True),
+                "random": lambda s: optuna.samplers.RandomSampler(seed=s),
+                "nsga2": lambda s: optuna.samplers.NSGAIISampler(seed=s)}
     if kind not in samplers:
         raise UserError(f"sampler {kind!r}: not one of {', '.join(samplers)}")
-    return samplers[kind]()
+    return TrialSeededSampler(samplers[kind], seed)
 
 
 def _pruner(spec: StudySpec):
@@ -122,13 +126,13 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
         try:
             result = (run_trial or _run_trial)(spec, overrides, train, out_dir / "trials" /
                                                f"{trial.number:04d}", on_eval)
-        except TrainingDiverged as e:
-            trial.set_user_attr("fail_reason", str(e))
+            for key in ("gflops", "params_trainable", "val_vqa_acc", "test_vqa_acc"):
+                if key in result:
+                    trial.set_user_attr(key, result[key])
+            return objective_values(result, spec)
+        except (TrainingDiverged, RuntimeError) as e:  # failed trial; the study goes on
+            trial.set_user_attr("fail_reason", (str(e).strip().splitlines() or [repr(e)])[0][:300])
             raise
-        for key in ("gflops", "params_trainable", "val_vqa_acc", "test_vqa_acc"):
-            if key in result:
-                trial.set_user_attr(key, result[key])
-        return objective_values(result, spec)
 
     return objective
 
@@ -164,6 +168,13 @@ def _should_start(study, target: int) -> bool:
     return _count(study, TrialState.WAITING) > 0 or finished(study) + running < target
 
 
+def _report(study, trial) -> None:
+    """One line per failed trial, with its reason (the study goes on)."""
+    if trial.state.name == "FAIL":
+        reason = trial.user_attrs.get("fail_reason", "see trials.csv")
+        print(f"trial {trial.number} failed: {reason}; the study goes on", file=sys.stderr)
+
+
 def finished(study) -> int:
     from optuna.trial import TrialState
 
@@ -181,7 +192,8 @@ def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
     import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # optuna logs a failed trial with its traceback; we print one line (_report) instead
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(storage_url, out_dir, spec.heartbeat)
     directions = [d for _, d in spec.objectives]
     study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions,
@@ -203,7 +215,7 @@ def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
             time.sleep(1.0)  # other workers' trials reach the target unless they fail
             continue
         study.optimize(objective, n_trials=1, catch=(TrainingDiverged, RuntimeError),
-                       gc_after_trial=True)
+                       callbacks=[_report], gc_after_trial=True)
     write_outputs(study, spec, out_dir)
     return study
 
