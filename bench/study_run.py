@@ -42,11 +42,19 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
-                              grace_period=heartbeat.get("grace_period", 30),
-                              heartbeat_stale_trial_callback=retry)
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
+                                      grace_period=heartbeat.get("grace_period", 30),
+                                      heartbeat_stale_trial_callback=retry)
+            except Exception as e:  # noqa: BLE001
+                # workers starting together on a fresh database race to create optuna's
+                # tables; the loser sees a duplicate-key error and finds them on retry
+                if attempt == 4 or "IntegrityError" not in type(e).__name__ + repr(e.args):
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     except ImportError as e:
         missing = getattr(e.__cause__, "name", None) or e.name or "a database driver"
         raise UserError(f"storage {shown!r} needs {missing}, which is not installed; "
