@@ -84,6 +84,13 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def local_device(device: str) -> str:
+    """``cuda`` means this process's GPU (``cuda:LOCAL_RANK``) under torchrun."""
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
 def from_env(device: str, batch_size: int) -> DDPContext | None:
     """A DDP context when launched by torchrun with WORLD_SIZE > 1, else None."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -332,7 +332,9 @@ def _load_trainer_state(path: Path) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # legacy-format chatter; the error says enough
-            trainer = torch.load(path, weights_only=True)
+            # CPU first: a GPU run's state then resumes anywhere (the optimizer moves its
+            # state to the parameters' device on load)
+            trainer = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
         lines = str(e).splitlines()
         why = next((ln.strip() for ln in lines if "Unsupported global" in ln),
