@@ -1,6 +1,6 @@
 """Fusion strategies. Importing this package registers every strategy and preset."""
 
-from . import concat, presets  # noqa: F401  (registration side effects)
+from . import concat, epalm, epalm_baselines, presets  # noqa: F401  (registration)
 from .interface import Batch, FusionModel, Output
 from .registry import (
     create,
