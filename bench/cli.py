@@ -15,6 +15,9 @@ from .errors import UserError
 
 COMMAND_MODULES = [
     "bench.commands",  # list, describe
+    "bench.profile_cmd",
+    "bench.sweep_cmd",
+    "bench.train_cmd",
 ]
 
 

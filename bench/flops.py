@@ -14,6 +14,7 @@ and memory-bound); the profile lists them by name so nothing is uncounted silent
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from math import prod
@@ -85,7 +86,9 @@ class _TensorForward(nn.Module):
 
 def count_fvcore(model: nn.Module, batch) -> FlopCount:
     """fvcore's FlopCountAnalysis (jit trace; needs real tensors, not meta)."""
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fvcore's import uses deprecated torch.jit.script
+        from fvcore.nn import FlopCountAnalysis
 
     wrapper = _TensorForward(model)
     analysis = FlopCountAnalysis(wrapper, (batch.images, batch.input_ids, batch.attention_mask))
@@ -103,7 +106,8 @@ def count_fvcore(model: nn.Module, batch) -> FlopCount:
         analysis.set_op_handle(f"aten::{op}", not_counted(op))
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jit tracer and torch.jit deprecation chatter
         total = analysis.total()
     unsupported = Counter({k.split("::")[-1]: v for k, v in analysis.unsupported_ops().items()})
     by_module = {_strip(k, "model"): v for k, v in analysis.by_module().items()}

@@ -60,14 +60,14 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn
 
 
 def load_safetensors(path: str) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     if not Path(path).is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
         return load_file(path)
-    except (SafetensorsError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"cannot read safetensors checkpoint {path}: {e}") from None
 
 

@@ -99,6 +99,15 @@ class FusionModel(nn.Module):
                 module.eval()
         return self
 
+    def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image-encoder outputs that ``forward`` reads from ``batch.image_features`` when
+        present; the feature cache stores them once per image when the encoder is frozen."""
+        raise NotImplementedError
+
+    def image_encoder_frozen(self) -> bool:
+        encoder = getattr(self, "image_encoder", None)
+        return encoder is not None and not any(p.requires_grad for p in encoder.parameters())
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
@@ -107,11 +116,16 @@ class FusionModel(nn.Module):
         adapters) override this."""
         return [{"params": self.trainable_parameters(), "lr": lr, "weight_decay": weight_decay}]
 
-    def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu") -> Batch:
-        """A batch of the shapes this model is configured for (random ids, random pixels)."""
+    def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
+                    targets: bool = False) -> Batch:
+        """A batch of the shapes this model is configured for (random ids and pixels), with
+        VQA soft targets when ``targets`` (for a training step)."""
         cfg = self.cfg
         g = torch.Generator().manual_seed(0)
         images = torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=g)
         ids = torch.randint(4, cfg.text_vocab_size, (batch_size, cfg.text_len), generator=g)
         batch = Batch(images=images, input_ids=ids, attention_mask=torch.ones_like(ids))
+        if targets:
+            answers = torch.randint(0, cfg.num_answers, (batch_size,), generator=g)
+            batch.answer_scores = nn.functional.one_hot(answers, cfg.num_answers).float()
         return batch.to(device)

@@ -1,0 +1,174 @@
+"""Profile one strategy at one config: the figures a comparison needs, as one flat Row.
+
+Two passes:
+1. **meta** (always): the model is built on the meta device, so any size (ViT-L/384 with a
+   deep fusion stack, OPT-6.7B) costs no weight memory. Parameters and FlopCounterMode's
+   count come from it.
+2. **measured** (when the model fits ``max_params``): a real, seeded instance gives fvcore's
+   count (the cross-check), peak memory for inference and for one AdamW training step,
+   latency (median and IQR over repeats), throughput and MFU.
+FLOPs are forward multiply-adds per example (batch 1), fvcore convention; GFLOPs = 1e9.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+import variants
+
+from .env import environment
+from .errors import UserError
+from .flops import FlopCount, component_flops, count_flop_counter_mode, count_fvcore
+from .measure import matmul_peak_flops, peak_memory, time_fn
+
+MiB = 2**20
+
+
+@dataclass
+class ProfileSpec:
+    strategy: str
+    preset: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 8
+    device: str = "cpu"
+    warmup: int = 2
+    repeats: int = 10
+    measure: str = "auto"  # auto | always | never
+    max_params: float = 400e6
+    seed: int = 0
+
+
+def build_meta(strategy: str, preset: str | None, overrides: dict[str, Any]):
+    """The model on the meta device (weights have shapes, no storage)."""
+    with torch.device("meta"):
+        return variants.create(strategy, preset, **overrides)
+
+
+def param_counts(model: torch.nn.Module) -> dict[str, float]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    row: dict[str, float] = {
+        "params_total": total,
+        "params_trainable": trainable,
+        "trainable_pct": 100.0 * trainable / total if total else 0.0,
+    }
+    for role, module in model.components().items():
+        row[f"params_{role}"] = sum(p.numel() for p in module.parameters())
+    return row
+
+
+def flop_figures(model: torch.nn.Module, count: FlopCount, prefix: str) -> dict[str, float]:
+    row: dict[str, float] = {f"gflops_{prefix}": count.total / 1e9}
+    for role, value in component_flops(count, model.components(), model).items():
+        row[f"gflops_{prefix}_{role}"] = value / 1e9
+    return row
+
+
+def profile(spec: ProfileSpec) -> dict[str, Any]:
+    """Run both passes and return one Row (flat dict, stable column names)."""
+    if spec.batch_size < 1 or spec.repeats < 1 or spec.warmup < 0:
+        raise UserError("batch size and repeats must be >= 1, warmup >= 0")
+    info = variants.get_strategy(spec.strategy)
+    meta = build_meta(spec.strategy, spec.preset, spec.overrides)
+    row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
+                           "preset": spec.preset or ""}
+    row.update({f"cfg.{k}": v for k, v in asdict(meta.cfg).items()})
+    row.update(param_counts(meta))
+
+    fcm = count_flop_counter_mode(meta, meta.dummy_batch(1, "meta"))
+    row.update(flop_figures(meta, fcm, "fcm"))
+    row["gflops"] = row["gflops_fcm"]
+    extras = getattr(meta, "profile_extras", None)
+    if extras is not None:
+        row.update(extras(_meta_counter))
+
+    measure = spec.measure == "always" or (
+        spec.measure == "auto" and row["params_total"] <= spec.max_params)
+    row["measured"] = measure
+    if measure:
+        row.update(_measure(spec, fcm))
+    row["seed"] = spec.seed
+    row.update(environment(spec.device))
+    return row
+
+
+def _meta_counter(fn) -> int:
+    """Multiply-adds of ``fn()`` (FlopCounterMode, SDPA handled); for ``profile_extras``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .flops import _fc_sdpa_cpu
+
+    custom = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu}
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as mode:
+        fn()
+    return mode.get_total_flops() // 2
+
+
+def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
+    device = torch.device(spec.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but no CUDA device is available")
+    torch.manual_seed(spec.seed)
+    model = variants.create(spec.strategy, spec.preset, **spec.overrides).to(device)
+    model.eval()
+    row: dict[str, Any] = {}
+
+    fv = count_fvcore(model, model.dummy_batch(1, device))
+    row.update(flop_figures(model, fv, "fvcore"))
+    row["gflops"] = row["gflops_fvcore"]
+    row["flops_agree_pct"] = 100.0 * abs(fv.total - fcm.total) / max(fv.total, 1)
+    row["uncounted_ops"] = ",".join(fv.uncounted_ops)
+    row["elementwise_ops"] = ",".join(fv.elementwise_ops)
+
+    batch = model.dummy_batch(spec.batch_size, device)
+
+    def infer():
+        with torch.inference_mode():
+            return model(batch)
+
+    mem, method = peak_memory(infer, model, device)
+    row["mem_infer_mib"] = mem / MiB
+    row["mem_method"] = method
+
+    timing = time_fn(infer, device, spec.warmup, spec.repeats)
+    row.update({
+        "batch_size": spec.batch_size,
+        "latency_ms": 1e3 * timing.median_s,
+        "latency_iqr_ms": 1e3 * timing.iqr_s,
+        "latency_min_ms": 1e3 * timing.min_s,
+        "repeats": timing.repeats,
+        "throughput_eps": spec.batch_size / timing.median_s,
+    })
+    achieved = 2 * fv.total * spec.batch_size / timing.median_s  # FLOP/s, 2 per multiply-add
+    peak = matmul_peak_flops(spec.device)
+    row["achieved_gflops_per_s"] = achieved / 1e9
+    row["peak_gflops_per_s"] = peak / 1e9
+    row["mfu_pct"] = 100.0 * achieved / peak
+
+    row["mem_train_mib"] = _train_step_memory(model, spec, device) / MiB
+    return row
+
+
+def _train_step_memory(model: torch.nn.Module, spec: ProfileSpec, device: torch.device) -> float:
+    """Peak bytes of one training step: forward, backward and the first AdamW step (which
+    allocates the optimizer state), on the trainable parameters only."""
+    model.train()
+    batch = model.dummy_batch(spec.batch_size, device, targets=True)
+    params = model.trainable_parameters()
+    if not params:
+        return math.nan
+    opt = torch.optim.AdamW(params, lr=1e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(batch).loss
+        loss.backward()
+        opt.step()
+
+    mem, _ = peak_memory(step, model, device)
+    model.eval()
+    return mem

@@ -1,0 +1,67 @@
+"""Results store: one Row per finished point, kept as results.json + results.csv.
+
+Every ``add`` rewrites both files atomically (temp file + rename), so a killed sweep leaves
+either the old or the new complete file, never a half-written one, and a rerun finds
+every finished point by its ``point_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import UserError
+from .io import atomic_write, atomic_write_json
+
+
+def point_id(spec: dict[str, Any]) -> str:
+    """Stable short hash of a point's defining fields (canonical JSON)."""
+    blob = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None  # JSON has no NaN; "not measured" reads as null
+    return value
+
+
+class ResultStore:
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        self.json_path = self.dir / "results.json"
+        self.csv_path = self.dir / "results.csv"
+        self._rows: list[dict[str, Any]] = []
+        if self.json_path.is_file():
+            try:
+                self._rows = json.loads(self.json_path.read_text())
+            except json.JSONDecodeError as e:
+                raise UserError(f"results file {self.json_path} is not valid JSON: {e}") from None
+            if not isinstance(self._rows, list):
+                raise UserError(f"results file {self.json_path} must hold a list of rows")
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
+    def done(self) -> set[str]:
+        return {row.get("point_id") for row in self._rows}
+
+    def add(self, row: dict[str, Any]) -> None:
+        row = {k: _clean(v) for k, v in row.items()}
+        self._rows = [r for r in self._rows if r.get("point_id") != row.get("point_id")]
+        self._rows.append(row)
+        self.flush()
+
+    def flush(self) -> None:
+        atomic_write_json(self.json_path, self._rows)
+        frame = self.frame()
+        atomic_write(self.csv_path, lambda tmp: frame.to_csv(tmp, index=False))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self._rows)

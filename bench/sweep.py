@@ -1,0 +1,207 @@
+"""Declarative sweeps: a YAML grid of configs, each point profiled (and optionally trained).
+
+Spec (``sweeps/*.yaml``, read with ``yaml.safe_load``)::
+
+    name: flops_scaling            # required; results go to runs/sweeps/<name>/
+    description: ...
+    mode: profile                  # profile | train (train = profile + train + evaluate)
+    preset: jar-base               # default preset for every point
+    set: {heads: 12}               # overrides applied to every point
+    grids:                         # union of cartesian products (or one `grid:`)
+      - {strategy: [concat, jar], image_size: [224, 320, 448]}
+    seeds: [0]
+    profile: {batch_size: 1, repeats: 3, measure: never}
+    train: {epochs: 3, batch_size: 64, lr: 1e-3}
+    data: data/synthvqa            # train mode only; default: the built-in data
+
+Grid keys ``strategy``, ``preset`` and ``seed`` choose the point; every other key is a
+config override validated against that strategy before anything runs. A rerun skips points
+whose ``point_id`` is already in the results (so it completes what is missing).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import variants
+
+from .errors import UserError
+from .store import ResultStore, point_id
+
+TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
+            "profile", "train", "data", "strategy"}
+PROFILE_KEYS = {"batch_size", "repeats", "warmup", "measure", "max_params", "device"}
+POINT_KEYS = {"strategy", "preset", "seed"}
+
+
+@dataclass
+class Point:
+    strategy: str
+    preset: str | None
+    overrides: dict[str, Any]
+    seed: int
+    varied: dict[str, Any] = field(default_factory=dict)  # the grid values of this point
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    description: str
+    mode: str
+    points: list[Point]
+    profile: dict[str, Any]
+    train: dict[str, Any]
+    data: str | None
+    path: Path | None = None
+
+    def key(self, point: Point) -> str:
+        spec = {"mode": self.mode, "strategy": point.strategy, "preset": point.preset,
+                "overrides": point.overrides, "seed": point.seed, "profile": self.profile}
+        if self.mode == "train":
+            spec.update(train=self.train, data=self.data)
+        return point_id(spec)
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"sweep spec not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}") from None
+    spec = parse_spec(raw, str(path))
+    spec.path = path
+    return spec
+
+
+def parse_spec(raw: Any, where: str = "sweep") -> SweepSpec:
+    """Validate a spec dict; every problem is one UserError naming the key and the fix."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: a sweep spec must be a mapping with name and grid(s)")
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                        f"valid: {', '.join(sorted(TOP_KEYS))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or "/" in name:
+        raise UserError(f"{where}: 'name' must be a non-empty string without '/'")
+    mode = raw.get("mode", "profile")
+    if mode not in ("profile", "train"):
+        raise UserError(f"{where}: mode={mode!r}: not one of profile, train")
+    grids = _grids(raw, where)
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise UserError(f"{where}: 'seeds' must be a non-empty list of integers")
+    profile = _mapping(raw, "profile", where)
+    bad = sorted(set(profile) - PROFILE_KEYS)
+    if bad:
+        raise UserError(f"{where}: unknown profile key(s) {', '.join(bad)}; "
+                        f"valid: {', '.join(sorted(PROFILE_KEYS))}")
+    train = _mapping(raw, "train", where)
+    _check_train_keys(train, where)
+    base = {k: v for k, v in _mapping(raw, "set", where).items()}
+    points = _expand(grids, base, raw.get("preset"), raw.get("strategy"), seeds, where)
+    return SweepSpec(name, str(raw.get("description", "")), mode, points, profile, train,
+                     raw.get("data"))
+
+
+def _mapping(raw: dict, key: str, where: str) -> dict:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: '{key}' must be a mapping")
+    return value
+
+
+def _grids(raw: dict, where: str) -> list[dict[str, list]]:
+    if "grid" in raw and "grids" in raw:
+        raise UserError(f"{where}: give either 'grid' or 'grids', not both")
+    grids = raw.get("grids", [raw["grid"]] if "grid" in raw else None)
+    if not isinstance(grids, list) or not grids:
+        raise UserError(f"{where}: needs 'grid' (a mapping of key: [values]) or 'grids'")
+    for i, grid in enumerate(grids):
+        if not isinstance(grid, dict) or not grid:
+            raise UserError(f"{where}: grid {i} must be a non-empty mapping of key: [values]")
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise UserError(f"{where}: grid {i} key {key!r} must be a non-empty list")
+    return grids
+
+
+def _check_train_keys(train: dict, where: str) -> None:
+    from .train import TrainConfig
+
+    valid = {f.name for f in fields(TrainConfig)}
+    bad = sorted(set(train) - valid)
+    if bad:
+        raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}; "
+                        f"valid: {', '.join(sorted(valid))}")
+
+
+def _expand(grids, base, preset, strategy, seeds, where) -> list[Point]:
+    points, seen = [], set()
+    for grid in grids:
+        keys = list(grid)
+        for combo in itertools.product(*(grid[k] for k in keys)):
+            varied = dict(zip(keys, combo))
+            for seed in seeds:
+                point = _point(varied, base, preset, strategy, seed, where)
+                ident = repr((point.strategy, point.preset, sorted(point.overrides.items()),
+                              point.seed))
+                if ident not in seen:
+                    seen.add(ident)
+                    points.append(point)
+    return points
+
+
+def _point(varied, base, preset, strategy, seed, where) -> Point:
+    strategy = varied.get("strategy", strategy)
+    if strategy is None:
+        raise UserError(f"{where}: no strategy: put 'strategy' in the grid or at top level")
+    preset = varied.get("preset", preset)
+    seed = varied.get("seed", seed)
+    overrides = {**base, **{k: v for k, v in varied.items() if k not in POINT_KEYS}}
+    try:
+        variants.resolve_config(strategy, preset, overrides)
+    except UserError as e:
+        raise UserError(f"{where}: point {varied}: {e}") from None
+    return Point(strategy, preset, overrides, seed, varied)
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
+              run_point=None) -> ResultStore:
+    """Run every point not yet in ``out_dir``'s results; return the store."""
+    from tqdm.auto import tqdm
+
+    store = ResultStore(out_dir)
+    done = store.done()
+    todo = [p for p in spec.points if spec.key(p) not in done]
+    run_point = run_point or _run_point
+    bar = tqdm(todo, desc=spec.name, unit="point", disable=not progress, leave=False)
+    for point in bar:
+        bar.set_postfix_str(f"{point.strategy} {point.varied}")
+        row = run_point(spec, point, Path(out_dir))
+        row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
+                   **{f"grid.{k}": v for k, v in point.varied.items()})
+        store.add(row)
+    return store
+
+
+def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
+    from .profile import ProfileSpec, profile
+
+    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile}
+    row = profile(ProfileSpec(point.strategy, point.preset, point.overrides, seed=point.seed,
+                              **settings))
+    if spec.mode == "train":
+        from .experiment import train_point
+
+        row.update(train_point(spec, point, out_dir / "points" / spec.key(point)))
+    return row

@@ -1,0 +1,46 @@
+"""``fusebench sweep SPEC``: run a declarative sweep, completing what is missing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .sweep import load_spec, run_sweep
+from .table import print_table
+
+SUMMARY = ["strategy", "preset", "params_total", "trainable_pct", "gflops", "mem_infer_mib",
+           "latency_ms", "val_vqa_acc"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a YAML sweep (skips points already done)")
+    p.add_argument("spec", help="sweep YAML (see sweeps/)")
+    p.add_argument("--out", help="results directory (default: runs/sweeps/<name>)")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the points")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    out = Path(args.out or Path("runs") / "sweeps" / spec.name)
+    if args.dry_run:
+        print(f"{spec.name}: {len(spec.points)} points ({spec.mode})")
+        print_table([{"strategy": p.strategy, "preset": p.preset or "", "seed": p.seed,
+                      **p.varied} for p in spec.points])
+        return 0
+    before = len(spec.points) - len({spec.key(p) for p in spec.points} - _done(out))
+    store = run_sweep(spec, out, progress=not args.quiet)
+    rows = [r for r in store.rows if r.get("sweep") == spec.name]
+    varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
+    print_table(rows, [c for c in ["strategy", *varied, *SUMMARY[1:]]
+                       if any(c in r for r in rows)])
+    print(f"{spec.name}: {len(spec.points)} points, {before} already done, "
+          f"results in {out}/results.csv and results.json")
+    return 0
+
+
+def _done(out: Path) -> set[str]:
+    from .store import ResultStore
+
+    return ResultStore(out).done()

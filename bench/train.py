@@ -1,0 +1,235 @@
+"""The training loop: AdamW, warm-up + cosine, clipping, accumulation, checkpoints, resume.
+
+``fit`` trains any registered strategy on any ``Dataset`` whose collate yields ``Batch``.
+Reproducible: the data order of epoch e is a permutation seeded by ``seed + e``, and the
+torch RNG state (dropout) is saved in every checkpoint, so ``--resume`` from step k gives
+the same weights as an uninterrupted run. Checkpoints are safetensors (model) plus a
+tensors-and-numbers trainer state read back with ``weights_only=True``; a checkpoint
+directory becomes visible only through an atomic ``latest`` pointer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from .errors import UserError
+from .io import append_line, atomic_write_json, atomic_write_text
+from .schedule import set_lr
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; studies mark such a trial failed with this reason."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05  # cosine floor = lr * ratio (eP-ALM: 1e-6 / 2e-5)
+    warmup_start_ratio: float = 0.0  # warm-up starts at lr * ratio (eP-ALM: 0.5)
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    accum_steps: int = 1
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True  # bf16 autocast on CUDA only (bf16 on CPU is ~100x slower here)
+    max_steps: int = 0  # stop after this many optimizer steps (0 = all epochs)
+    checkpoint_every: int = 0  # optimizer steps between checkpoints (0 = epoch ends only)
+    log_every: int = 10
+    progress: bool = True
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "accum_steps"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.lr <= 0:
+            raise UserError(f"lr={self.lr}: must be positive")
+
+
+def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate) -> DataLoader:
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    sampler = RandomSampler(dataset, generator=generator)
+    # the loader's own generator also seeds its iterator, which would otherwise draw from
+    # the global RNG and shift the dropout stream of a resumed run
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                      drop_last=False, num_workers=0, generator=generator)
+
+
+def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: TrainConfig,
+        out_dir: str | Path, *, evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        on_eval: Callable[[int, dict], None] | None = None, resume: bool = False,
+        stop_at_step: int | None = None) -> dict[str, Any]:
+    """Train ``model`` in place; return the final summary (steps, time, last eval metrics).
+
+    evaluate: called at every epoch end, returns metrics (e.g. val accuracy).
+    on_eval: called with (epoch, metrics) after each evaluation; an optuna objective
+        raises ``TrialPruned`` from here.
+    stop_at_step: checkpoint and return after this step without changing the schedule
+        (an interruption; ``resume=True`` continues exactly).
+    """
+    cfg.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.device)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.param_groups(cfg.lr, cfg.weight_decay))
+    steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "last_eval": {}}
+    if resume:
+        state = load_checkpoint(out, model, optimizer) or state
+    else:
+        torch.manual_seed(cfg.seed)
+    atomic_write_json(out / "train_config.json", asdict(cfg))
+
+    use_amp = cfg.amp and device.type == "cuda"
+    start = time.perf_counter() - state["elapsed_s"]
+    bar = _progress(cfg, total, state["step"])
+    while state["step"] < total:
+        epoch = state["step"] // steps_per_epoch
+        skip = (state["step"] % steps_per_epoch) * cfg.accum_steps
+        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate)), skip, None)
+        model.train()
+        for micro_batches in _chunks(batches, cfg.accum_steps):
+            lr = set_lr(optimizer, state["step"], total, cfg.warmup_steps, cfg.min_lr_ratio,
+                        cfg.warmup_start_ratio)
+            loss = _step(model, optimizer, micro_batches, device, use_amp, cfg.grad_clip)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss} at step {state['step']}")
+            state["step"] += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            if state["step"] % cfg.log_every == 0 or state["step"] == total:
+                _log(out, {"step": state["step"], "epoch": epoch, "lr": lr, "loss": loss,
+                           "elapsed_s": time.perf_counter() - start})
+            epoch_end = state["step"] % steps_per_epoch == 0 or state["step"] == total
+            if epoch_end and evaluate is not None:
+                state["last_eval"] = {k: float(v) for k, v in evaluate(model).items()}
+                _log(out, {"step": state["step"], "epoch": epoch, "phase": "eval",
+                           **state["last_eval"]})
+                model.train()
+                if on_eval is not None:
+                    on_eval(epoch, state["last_eval"])
+            if epoch_end or (cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0):
+                state["elapsed_s"] = time.perf_counter() - start
+                save_checkpoint(out, model, optimizer, state)
+            if stop_at_step is not None and state["step"] >= stop_at_step:
+                state["elapsed_s"] = time.perf_counter() - start
+                save_checkpoint(out, model, optimizer, state)
+                bar.close()
+                return {"steps": state["step"], "train_time_s": state["elapsed_s"],
+                        "interrupted": True, **state["last_eval"]}
+            if state["step"] >= total or epoch_end:
+                break
+    bar.close()
+    state["elapsed_s"] = time.perf_counter() - start
+    return {"steps": state["step"], "train_time_s": state["elapsed_s"], **state["last_eval"]}
+
+
+def _step(model, optimizer, micro_batches, device, use_amp: bool, grad_clip: float) -> float:
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for batch in micro_batches:
+        batch = batch.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = model(batch).loss / len(micro_batches)
+        loss.backward()
+        total += loss.item()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), grad_clip)
+    optimizer.step()
+    return total
+
+
+def _chunks(iterable, size: int) -> Iterator[list]:
+    it = iter(iterable)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _progress(cfg: TrainConfig, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not cfg.progress, unit="step",
+                dynamic_ncols=True, leave=False)
+
+
+def _log(out: Path, record: dict) -> None:
+    append_line(out / "metrics.jsonl", json.dumps(record))
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+
+def save_checkpoint(out: Path, model, optimizer, state: dict) -> Path:
+    """Write ``ckpt-<step>/`` completely, then point ``latest`` at it, then prune older."""
+    from safetensors.torch import save_model
+
+    ckpt = out / f"ckpt-{state['step']:07d}"
+    tmp = out / f".{ckpt.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "model.safetensors"))
+    trainer = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+               "step": state["step"], "elapsed_s": state["elapsed_s"]}
+    if torch.cuda.is_available():
+        trainer["cuda_rng"] = torch.cuda.get_rng_state_all()
+    torch.save(trainer, tmp / "trainer_state.pt")
+    atomic_write_json(tmp / "last_eval.json", state["last_eval"])
+    shutil.rmtree(ckpt, ignore_errors=True)
+    tmp.rename(ckpt)
+    atomic_write_text(out / "latest", ckpt.name + "\n")
+    for old in out.glob("ckpt-*"):
+        if old != ckpt:
+            shutil.rmtree(old, ignore_errors=True)
+    return ckpt
+
+
+def latest_checkpoint(out: str | Path) -> Path | None:
+    pointer = Path(out) / "latest"
+    if not pointer.is_file():
+        return None
+    ckpt = Path(out) / pointer.read_text().strip()
+    return ckpt if (ckpt / "model.safetensors").is_file() else None
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a ``model.safetensors`` written by ``save_checkpoint`` (strict: shapes must fit)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    try:
+        load_model(model, str(path), strict=True)
+    except (RuntimeError, SafetensorError, OSError) as e:
+        first = str(e).strip().splitlines()[0][:200]
+        raise UserError(f"checkpoint {path} does not fit this model: {first}") from None
+
+
+def load_checkpoint(out: Path, model, optimizer) -> dict | None:
+    """Restore model, optimizer and RNG from the latest checkpoint; None if there is none."""
+    ckpt = latest_checkpoint(out)
+    if ckpt is None:
+        return None
+    load_weights(model, ckpt / "model.safetensors")
+    trainer = torch.load(ckpt / "trainer_state.pt", weights_only=True)
+    optimizer.load_state_dict(trainer["optimizer"])
+    torch.set_rng_state(trainer["rng"])
+    if "cuda_rng" in trainer and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(trainer["cuda_rng"])
+    last_eval = json.loads((ckpt / "last_eval.json").read_text())
+    return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer["elapsed_s"],
+            "last_eval": last_eval}

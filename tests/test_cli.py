@@ -1,0 +1,59 @@
+"""CLI: the commands a user types, their output and exit codes."""
+
+import json
+
+import pytest
+
+from tests.helpers import run_cli
+
+
+def test_list_and_describe(capsys):
+    code, out, _ = run_cli(["list"], capsys)
+    assert code == 0 and "concat" in out and "encoder-fusion" in out
+    code, out, _ = run_cli(["list", "--presets"], capsys)
+    assert code == 0 and "tiny" in out
+    code, out, _ = run_cli(["describe", "concat", "--format", "json"], capsys)
+    keys = {row["key"]: row for row in json.loads(out)}
+    assert keys["depth"]["default"] == 12 and keys["depth"]["type"] == "int"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["profile", "nope"], "unknown strategy 'nope'; valid:"),
+    (["profile", "concat", "--preset", "nope"], "unknown preset 'nope'"),
+    (["profile", "concat", "--image-size", "100"], "not divisible by patch_size=16"),
+    (["profile", "concat", "--set", "depth=0"], "depth=0: must be >= 1"),
+    (["profile", "concat", "--set", "depth=-3"], "must be >= 1"),
+    (["profile", "concat", "--set", "dept=3"], "unknown config key(s) dept"),
+    (["profile", "concat", "--set", "depth=x"], "expected int"),
+    (["profile", "concat", "--set", "depth"], "expected KEY=VALUE"),
+    (["profile", "concat", "--format", "xml"], "invalid choice"),
+    (["describe", "nope"], "unknown strategy"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, args, needle):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_profile_prints_every_figure_with_units(capsys):
+    code, out, _ = run_cli(["profile", "concat", "--preset", "tiny", "--repeats", "2",
+                            "--batch-size", "2"], capsys)
+    assert code == 0
+    for needle in ("trainable", "GFLOPs per example", "FlopCounterMode", "fvcore",
+                   "by component", "MiB", "training step peak", "median", "ms",
+                   "examples/s", "MFU", "GFLOP/s"):
+        assert needle in out, needle
+
+
+def test_profile_json_and_csv(capsys):
+    code, out, _ = run_cli(["profile", "concat", "--preset", "tiny", "--measure", "never",
+                            "--format", "json"], capsys)
+    row = json.loads(out)
+    assert code == 0 and row["measured"] is False and row["gflops_fcm"] > 0
+    code, out, _ = run_cli(["profile", "concat", "--preset", "tiny", "--measure", "never",
+                            "--format", "csv"], capsys)
+    header, values = out.strip().splitlines()
+    assert "gflops_fcm" in header.split(",") and len(values.split(",")) >= len(header.split(","))

@@ -1,0 +1,63 @@
+"""The profiler's figures: counters agree, breakdown sums, memory and timing are sane."""
+
+import math
+
+import pytest
+
+import variants
+from bench.profile import ProfileSpec, profile
+from tests.test_flops import block_macs
+
+
+@pytest.fixture(scope="module")
+def tiny_row():
+    return profile(ProfileSpec("concat", "tiny", batch_size=2, repeats=2, warmup=1))
+
+
+def test_counters_agree_within_2_percent_on_every_strategy():
+    for info in variants.list_strategies():
+        preset = "tiny" if info.family == "encoder-fusion" else None
+        row = profile(ProfileSpec(info.name, preset, batch_size=1, repeats=1, warmup=0,
+                                  measure="always"))
+        assert row["flops_agree_pct"] < 2.0, (info.name, row["flops_agree_pct"])
+        assert row["uncounted_ops"] == "", (info.name, row["uncounted_ops"])
+
+
+def test_component_breakdown_sums_to_total(tiny_row):
+    for counter in ("fcm", "fvcore"):
+        parts = [v for k, v in tiny_row.items() if k.startswith(f"gflops_{counter}_")]
+        assert math.isclose(sum(parts), tiny_row[f"gflops_{counter}"], rel_tol=1e-9)
+        assert tiny_row[f"gflops_{counter}_other"] == 0
+
+
+def test_concat_fusion_flops_match_the_block_formula(tiny_row):
+    cfg = variants.resolve_config("concat", "tiny")
+    n = 1 + (cfg.image_size // cfg.patch_size) ** 2 + cfg.text_len
+    projections = (1 + (cfg.image_size // cfg.patch_size) ** 2) * 64 * 64 + cfg.text_len * 64 * 64
+    expected = cfg.depth * block_macs(1, n, cfg.width) + projections
+    assert tiny_row["gflops_fvcore_fusion"] * 1e9 == pytest.approx(expected, rel=1e-9)
+
+
+def test_params_and_trainable_fraction(tiny_row):
+    model = variants.create("concat", "tiny", freeze_vision=True)
+    row = profile(ProfileSpec("concat", "tiny", {"freeze_vision": True}, measure="never"))
+    frozen = sum(p.numel() for p in model.image_encoder.parameters())
+    assert row["params_total"] == tiny_row["params_total"]
+    assert row["params_trainable"] == tiny_row["params_total"] - frozen
+    assert 0 < row["trainable_pct"] < 100
+
+
+def test_memory_and_latency_are_measured(tiny_row):
+    params_mib = tiny_row["params_total"] * 4 / 2**20
+    assert tiny_row["mem_infer_mib"] > params_mib
+    # a training step holds at least params + grads + two AdamW moments
+    assert tiny_row["mem_train_mib"] > 4 * params_mib
+    assert tiny_row["latency_ms"] > 0 and tiny_row["throughput_eps"] > 0
+    assert 0 < tiny_row["mfu_pct"] < 100
+
+
+def test_large_config_profiles_on_meta_without_measuring():
+    row = profile(ProfileSpec("concat", overrides={"vision": "large", "image_size": 384,
+                                                   "depth": 32}))
+    assert row["measured"] is False and row["params_total"] > 400e6
+    assert row["gflops_fcm"] > 100

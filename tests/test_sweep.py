@@ -1,0 +1,100 @@
+"""Sweep specs: validation with clear errors, expansion, skip-if-done reruns."""
+
+import json
+
+import pytest
+import yaml
+
+from bench.errors import UserError
+from bench.sweep import load_spec, parse_spec, run_sweep
+from tests.helpers import run_cli
+
+GOOD = {"name": "t", "preset": "tiny", "profile": {"measure": "never"},
+        "grids": [{"strategy": ["concat"], "depth": [1, 2]},
+                  {"strategy": ["concat"], "image_size": [32]}]}
+
+
+def test_grids_expand_to_the_union_of_products():
+    spec = parse_spec(GOOD)
+    assert [(p.strategy, p.overrides) for p in spec.points] == [
+        ("concat", {"depth": 1}), ("concat", {"depth": 2}), ("concat", {"image_size": 32})]
+    assert len({spec.key(p) for p in spec.points}) == 3
+
+
+@pytest.mark.parametrize("raw,needle", [
+    ([], "must be a mapping"),
+    ({**GOOD, "gird": {}}, "unknown key(s) gird"),
+    ({**GOOD, "name": ""}, "'name' must be a non-empty string"),
+    ({**GOOD, "mode": "fly"}, "mode='fly': not one of profile, train"),
+    ({**GOOD, "grids": []}, "needs 'grid'"),
+    ({**GOOD, "grids": [{"strategy": []}]}, "must be a non-empty list"),
+    ({**GOOD, "grids": [{"strategy": ["concat"], "depth": [0]}]}, "depth=0: must be >= 1"),
+    ({**GOOD, "grids": [{"strategy": ["nope"]}]}, "unknown strategy 'nope'"),
+    ({**GOOD, "grids": [{"strategy": ["concat"], "colour": [1]}]}, "unknown config key(s) colour"),
+    ({**GOOD, "grids": [{"depth": [1]}]}, "no strategy"),
+    ({**GOOD, "profile": {"bach": 1}}, "unknown profile key(s) bach"),
+    ({**GOOD, "train": {"epoks": 1}}, "unknown train key(s) epoks"),
+    ({**GOOD, "seeds": []}, "'seeds' must be a non-empty list"),
+])
+def test_bad_specs_raise_one_clear_error(raw, needle):
+    with pytest.raises(UserError) as err:
+        parse_spec(raw)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("name: [unclosed", "not valid YAML"),
+    ("name: t\ngrid: {strategy: [concat], depth: [x]}\n", "expected int"),
+])
+def test_cli_rejects_bad_yaml_with_exit_2(tmp_path, capsys, text, needle):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    code, _, err = run_cli(["sweep", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_spec_file(capsys, tmp_path):
+    code, _, err = run_cli(["sweep", str(tmp_path / "none.yaml")], capsys)
+    assert code == 2 and "sweep spec not found" in err
+
+
+def test_rerun_of_finished_sweep_does_no_work(tmp_path):
+    spec = parse_spec(GOOD)
+    calls = []
+
+    def fake_point(spec, point, out):
+        calls.append(point.overrides)
+        return {"strategy": point.strategy, "gflops": 1.0}
+
+    run_sweep(spec, tmp_path, progress=False, run_point=fake_point)
+    assert len(calls) == 3
+    run_sweep(spec, tmp_path, progress=False, run_point=fake_point)
+    assert len(calls) == 3
+    assert len(json.loads((tmp_path / "results.json").read_text())) == 3
+
+
+def test_rerun_completes_only_missing_points(tmp_path):
+    spec = parse_spec(GOOD)
+    spec_small = parse_spec({**GOOD, "grids": GOOD["grids"][:1]})
+    calls = []
+
+    def fake_point(spec, point, out):
+        calls.append(point.overrides)
+        return {"strategy": point.strategy}
+
+    run_sweep(spec_small, tmp_path, progress=False, run_point=fake_point)
+    run_sweep(spec, tmp_path, progress=False, run_point=fake_point)
+    assert calls == [{"depth": 1}, {"depth": 2}, {"image_size": 32}]
+
+
+def test_profile_sweep_end_to_end(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "grids": [{"strategy": ["concat"],
+                                                       "depth": [1, 2]}]}))
+    code, out, _ = run_cli(["sweep", str(path), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 0 and "2 points, 0 already done" in out
+    rows = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert rows[0]["gflops"] < rows[1]["gflops"]  # deeper fusion costs more
+    assert (tmp_path / "o" / "results.csv").read_text().startswith("strategy,")
+    assert load_spec(path).name == "t"
