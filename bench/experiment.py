@@ -52,9 +52,15 @@ def load_data(strategy: str, preset: str | None, overrides: dict, data_dir: Path
 
 
 def data_overrides(strategy: str, data) -> dict[str, Any]:
-    """Config values the data decides: vocabulary sizes."""
+    """Config values the data decides: vocabulary sizes and special-token ids."""
+    from .data.tokenizer import answer_sep_id
+
     cfg_keys = {f for f in variants.resolve_config(strategy).__dataclass_fields__}
-    out = {"text_vocab_size": len(data.tokenizer), "num_answers": len(data.vocab)}
+    tok = data.tokenizer
+    out = {"text_vocab_size": len(tok), "num_answers": len(data.vocab),
+           # frozen-LM configs: the tokenizer's </a>, eos and pad ids
+           "sep_token_id": answer_sep_id(tok), "eos_token_id": tok.eos_token_id,
+           "pad_token_id": tok.pad_token_id}
     return {k: v for k, v in out.items() if k in cfg_keys}
 
 

@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from frozen_lm_helpers import greedy_without_cache, make, padded_batch, reference_logits
 
 import variants
 from bench.errors import UserError
+from tests.frozen_lm_helpers import greedy_without_cache, make, padded_batch, reference_logits
 from variants.frozen_lm import injection_schedule
 
 FROZEN_LM = [s.name for s in variants.list_strategies("frozen-lm")]
@@ -201,3 +201,14 @@ def test_param_groups_give_prompt_and_adapters_their_fixed_lr():
 def test_bad_config_is_a_user_error(overrides, message):
     with pytest.raises(UserError, match=message):
         make("epalm", **overrides)
+
+
+def test_cli_profiles_a_frozen_lm_and_rejects_bad_knobs(capsys):
+    from tests.helpers import run_cli
+
+    code, out, _ = run_cli(["profile", "epalm", "--preset", "epalm-tiny", "--measure", "never"],
+                           capsys)
+    assert code == 0 and "per prompt" in out and "per token" in out and "trainable" in out
+    code, _, err = run_cli(["profile", "epalm", "--preset", "epalm-tiny", "--set",
+                            "inject=middle"], capsys)
+    assert code == 2 and "inject='middle'" in err and len(err.strip().splitlines()) == 1

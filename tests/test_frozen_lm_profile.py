@@ -7,11 +7,11 @@ import json
 
 import pytest
 import torch
-from frozen_lm_helpers import make, padded_batch
 
 import variants
 from bench.errors import UserError
 from bench.flops import component_flops, count_flop_counter_mode, count_fvcore
+from tests.frozen_lm_helpers import make, padded_batch
 
 FROZEN_LM = [s.name for s in variants.list_strategies("frozen-lm")]
 
@@ -133,7 +133,7 @@ def test_post_norm_opt_with_projected_embeddings(tmp_path):
     """OPT-350M's layout (512-wide embeddings in a wider stack, post-LN, no final norm)."""
     from transformers import OPTConfig, OPTForCausalLM
 
-    from frozen_lm_helpers import reference_logits
+    from tests.frozen_lm_helpers import reference_logits
 
     config = OPTConfig(vocab_size=128, hidden_size=64, num_hidden_layers=6, ffn_dim=128,
                        num_attention_heads=2, word_embed_proj_dim=32, max_position_embeddings=64,

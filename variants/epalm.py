@@ -89,7 +89,10 @@ class FrozenLMConfig(BaseConfig):
     adapter_lr: float = knob(1e-5, "fixed learning rate of the adapters", minimum=0.0)
     sep_token_id: int = knob(50265, "id of the question/answer separator </a> (the token "
                              "after OPT's 50265-token vocabulary)", minimum=0)
-    answer_len: int = knob(0, "answer tokens in dummy_batch (0 = prompt only)", minimum=0)
+    eos_token_id: int = knob(2, "end-of-answer id: ends answers, stops generation (OPT: 2)",
+                             minimum=0)
+    pad_token_id: int = knob(1, "padding id of the tokenizer (OPT: 1)", minimum=0)
+    answer_len: int = knob(4, "answer tokens in dummy_batch(targets=True)", minimum=1)
 
     def validate(self) -> None:
         super().validate()
@@ -131,14 +134,16 @@ class FrozenLM(FusionModel):
         vit = build_vit(cfg.vision, cfg.image_size, cfg.patch_size, cfg.vision_path)
         self.image_encoder = VisualFeatures(vit, self.levels, cfg.visual_tokens == "all")
         self.text_encoder = None
-        self.head = build_opt(cfg.lm, cfg.text_vocab_size, cfg.lm_path)
+        self.head = build_opt(cfg.lm, cfg.text_vocab_size, cfg.lm_path,
+                              eos=cfg.eos_token_id, pad=cfg.pad_token_id)
         if cfg.freeze_backbones:
             freeze(self.image_encoder)
             freeze(self.head)
         lm = self.head.config
-        if cfg.sep_token_id >= lm.vocab_size:
-            raise UserError(f"sep_token_id={cfg.sep_token_id} is outside the LM vocabulary "
-                            f"({lm.vocab_size} ids); set it to your tokenizer's </a> id")
+        for key in ("sep_token_id", "eos_token_id", "pad_token_id"):
+            if getattr(cfg, key) >= lm.vocab_size:
+                raise UserError(f"{key}={getattr(cfg, key)} is outside the LM vocabulary "
+                                f"({lm.vocab_size} ids); set it from your tokenizer")
         self.schedule = injection_schedule(lm.num_hidden_layers, self.levels, cfg.inject,
                                            cfg.layers_per_cls, cfg.inject_skip_last)
         # mid-stack tokens live in the hidden width; input tokens in the word-embedding width
@@ -177,7 +182,7 @@ class FrozenLM(FusionModel):
         if batch.answer_ids is not None:  # teacher forcing: answer[:-1] continues the question
             answer = batch.answer_ids[:, :-1]
             real = answer != -100
-            ids = torch.cat([ids, answer.masked_fill(~real, self.head.config.pad_token_id)], 1)
+            ids = torch.cat([ids, answer.masked_fill(~real, self.cfg.pad_token_id)], 1)
             mask = torch.cat([mask, real.long()], 1)
             keep = batch.answer_ids.shape[1]
         parts = [embed(ids)]
@@ -215,33 +220,37 @@ class FrozenLM(FusionModel):
         (KV cache included); token ids per example, cut before the first eos."""
         batch = dataclasses.replace(batch, answer_ids=None)
         embeds, mask, _, injected = self._prepare(batch)
-        eos = self.head.config.eos_token_id
+        eos = self.cfg.eos_token_id
         with self.injector(injected):
             out = self.head.generate(
                 inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                 num_beams=num_beams, do_sample=False, eos_token_id=eos,
-                pad_token_id=self.head.config.pad_token_id)
+                pad_token_id=self.cfg.pad_token_id)
         rows = out.tolist()  # only the new tokens: generate was given embeddings, not ids
         return [row[:row.index(eos)] if eos in row else row for row in rows]
 
     def profile_extras(self, count) -> dict[str, float]:
-        """GFLOPs (multiply-adds) of one prompt's forward (image, prompt, question; logits of
-        the last position, as generation's prefill) and of one generated token (a decode
-        step against the prompt's KV cache; the injected layers' cache holds the [CLS])."""
+        """GFLOPs (multiply-adds) of one prompt (image, prompt and question through the
+        whole model, logits of the last position only: generation's prefill, the same count
+        as ``forward`` without answers) and of one generated token (a decode step against
+        that prompt's KV cache, whose injected layers hold the [CLS] entry)."""
         batch = dataclasses.replace(self.dummy_batch(1, self.head.device), answer_ids=None)
-        prompt_macs = count(lambda: self(batch).logits)
-        with torch.no_grad():
-            embeds, mask, _, injected = self._prepare(batch)
-            with self.injector(injected):
-                cache = self.head(inputs_embeds=embeds, attention_mask=mask, use_cache=True,
-                                  logits_to_keep=1).past_key_values
-        step_ids = batch.input_ids[:, -1:]
+        state = {}
+
+        def prefill() -> torch.Tensor:
+            embeds, mask, _, state["injected"] = self._prepare(batch)
+            with self.injector(state["injected"]):
+                out = self.head(inputs_embeds=embeds, attention_mask=mask, use_cache=True,
+                                logits_to_keep=1)
+            state["cache"] = out.past_key_values
+            return out.logits
 
         def decode_step() -> torch.Tensor:
-            with self.injector(injected):
-                return self.head(input_ids=step_ids, past_key_values=copy.deepcopy(cache),
-                                 use_cache=True).logits
+            with self.injector(state["injected"]):
+                return self.head(input_ids=batch.input_ids[:, -1:], use_cache=True,
+                                 past_key_values=copy.deepcopy(state["cache"])).logits
 
+        prompt_macs = count(prefill)
         return {"gflops_per_prompt": prompt_macs / 1e9,
                 "gflops_per_token": count(decode_step) / 1e9}
 
@@ -260,21 +269,19 @@ class FrozenLM(FusionModel):
         return [{**g, "weight_decay": weight_decay} for g in groups if g["params"]]
 
     def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
-                    answer_len: int | None = None) -> Batch:
-        """Random pixels and question ids ending with </a>; ``answer_len`` (default
-        ``cfg.answer_len``) answer tokens ending with eos, when > 0."""
-        cfg, lm = self.cfg, self.head.config
+                    targets: bool = False) -> Batch:
+        """Random pixels and question ids ending with </a>; with ``targets``,
+        ``cfg.answer_len`` answer tokens ending with eos (a training step)."""
+        cfg, vocab = self.cfg, self.head.config.vocab_size
         g = torch.Generator().manual_seed(0)
         images = torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=g)
-        ids = torch.randint(4, lm.vocab_size, (batch_size, cfg.text_len), generator=g)
+        ids = torch.randint(0, vocab, (batch_size, cfg.text_len), generator=g)
         ids[:, -1] = cfg.sep_token_id
-        answer_len = cfg.answer_len if answer_len is None else answer_len
         answers = None
-        if answer_len:
-            answers = torch.randint(4, lm.vocab_size, (batch_size, answer_len), generator=g)
-            answers[:, -1] = lm.eos_token_id
-        batch = Batch(images, ids, torch.ones_like(ids), answer_ids=answers)
-        return batch.to(device)
+        if targets:
+            answers = torch.randint(0, vocab, (batch_size, cfg.answer_len), generator=g)
+            answers[:, -1] = cfg.eos_token_id
+        return Batch(images, ids, torch.ones_like(ids), answer_ids=answers).to(device)
 
 
 def config_with(name: str, base: type, **defaults) -> type:

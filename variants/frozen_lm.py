@@ -24,7 +24,7 @@ later token attends to it.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
@@ -62,7 +62,8 @@ class Connector(nn.Module):
 
     def __init__(self, levels: int, in_dim: int, out_dim: int, shared: bool):
         super().__init__()
-        self.proj = nn.ModuleList(nn.Linear(in_dim, out_dim) for _ in range(1 if shared else levels))
+        maps = 1 if shared else levels
+        self.proj = nn.ModuleList(nn.Linear(in_dim, out_dim) for _ in range(maps))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, n, Cv] -> [B, n, D]."""
@@ -174,13 +175,6 @@ def widen_mask(mask: torch.Tensor | None, with_query: bool) -> torch.Tensor | No
     return mask
 
 
-@dataclass
-class _CallState:
-    tokens: torch.Tensor
-    added: bool = False  # this call put the slot in (prefill / no cache)
-    masks: dict = field(default_factory=dict)
-
-
 class Injector:
     """Inject visual tokens into an OPT decoder's layers for the duration of a call."""
 
@@ -191,50 +185,55 @@ class Injector:
 
     @contextmanager
     def __call__(self, tokens: torch.Tensor | None):
-        """tokens [B, levels, D_hidden]; no-op when None or nothing is scheduled."""
+        """tokens [B, levels, D_hidden]; a no-op when None or nothing is scheduled."""
         if tokens is None or not self.schedule:
             yield
             return
-        state = _CallState(tokens)
-        first = min(self.schedule)
-        handles = [self.decoder.register_forward_hook(lambda m, a, out: self._drop_slot(state, out))]
-        for i, layer in enumerate(self.decoder.layers):
-            if i >= first:
-                handles.append(layer.register_forward_pre_hook(
-                    lambda m, args, kw, i=i: self._enter_layer(state, i, args, kw), with_kwargs=True))
+        call = _InjectedCall(self.schedule, self.reinject, tokens)
+        handles = [self.decoder.register_forward_hook(call.leave_decoder)]
+        handles += [layer.register_forward_pre_hook(partial(call.enter_layer, i), with_kwargs=True)
+                    for i, layer in enumerate(self.decoder.layers) if i >= min(self.schedule)]
         try:
             yield
         finally:
-            for h in handles:
-                h.remove()
+            for handle in handles:
+                handle.remove()
 
-    def _token(self, state: _CallState, level: int, batch: int) -> torch.Tensor:
-        tok = state.tokens[:, level:level + 1]
-        if tok.shape[0] != batch:  # beam search expands each example num_beams times
+
+class _InjectedCall:
+    """Hook state for one call of the decoder (one forward, or one whole ``generate``)."""
+
+    def __init__(self, schedule: dict[int, int], reinject: str, tokens: torch.Tensor):
+        self.schedule, self.reinject, self.tokens = schedule, reinject, tokens
+        self.first = min(schedule)
+        self.added = False  # this forward put the slot in (no cache yet); decode steps don't
+        self.widened: tuple | None = None  # (decoder mask, its widened copy): same per layer
+
+    def token(self, level: int, batch: int) -> torch.Tensor:
+        tok = self.tokens[:, level:level + 1]
+        if tok.shape[0] != batch:  # beam search repeats each example num_beams times
             tok = tok.repeat_interleave(batch // tok.shape[0], dim=0)
         return tok
 
-    def _enter_layer(self, state: _CallState, i: int, args: tuple, kwargs: dict):
+    def enter_layer(self, i: int, layer: nn.Module, args: tuple, kwargs: dict):
         hidden = args[0] if args else kwargs.pop("hidden_states")
         level = self.schedule.get(i)
-        if i == min(self.schedule):
+        if i == self.first:
             cache = kwargs.get("past_key_values")
-            state.added = cache is None or cache.get_seq_length(i) == 0
-            if state.added:
-                hidden = torch.cat([self._token(state, level, hidden.shape[0]), hidden], dim=1)
-        elif state.added and level is not None and (
+            self.added = cache is None or cache.get_seq_length(i) == 0
+            if self.added:  # prepend
+                hidden = torch.cat([self.token(level, hidden.shape[0]), hidden], dim=1)
+        elif self.added and level is not None and (
                 self.reinject == "every-layer" or level != self.schedule.get(i - 1)):
-            hidden = torch.cat([self._token(state, level, hidden.shape[0]), hidden[:, 1:]], dim=1)
+            hidden = torch.cat([self.token(level, hidden.shape[0]), hidden[:, 1:]], dim=1)
         mask = kwargs.get("attention_mask")
-        key = id(mask)
-        if key not in state.masks:
-            state.masks[key] = widen_mask(mask, with_query=state.added)
-        kwargs["attention_mask"] = state.masks[key]
+        if self.widened is None or self.widened[0] is not mask:
+            self.widened = (mask, widen_mask(mask, with_query=self.added))
+        kwargs["attention_mask"] = self.widened[1]
         return (hidden, *args[1:]), kwargs
 
-    @staticmethod
-    def _drop_slot(state: _CallState, out):
-        if state.added:
+    def leave_decoder(self, decoder: nn.Module, args: tuple, out):
+        if self.added:  # drop the slot: outputs align with the input positions again
             out.last_hidden_state = out.last_hidden_state[:, 1:]
         return out
 

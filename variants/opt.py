@@ -28,8 +28,9 @@ OPT_SIZES = {
 OPT_VOCAB = 50272  # the public checkpoints' (padded) vocabulary; the tokenizer uses 50265
 
 
-def opt_config(size: str, vocab_size: int = OPT_VOCAB):
-    """The ``OPTConfig`` of a named size (public values; ``micro`` is ours)."""
+def opt_config(size: str, vocab_size: int = OPT_VOCAB, eos: int = 2, pad: int = 1):
+    """The ``OPTConfig`` of a named size (public values; ``micro`` is ours); ``eos`` and
+    ``pad`` ids follow the tokenizer (OPT's own: 2 and 1, bos = eos)."""
     from transformers import OPTConfig
 
     hidden, layers, heads, ffn, word_dim, pre_norm = OPT_SIZES[size]
@@ -37,17 +38,18 @@ def opt_config(size: str, vocab_size: int = OPT_VOCAB):
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
         num_attention_heads=heads, ffn_dim=ffn, word_embed_proj_dim=word_dim,
         do_layer_norm_before=pre_norm, max_position_embeddings=512 if size == "micro" else 2048,
-        pad_token_id=1, bos_token_id=2, eos_token_id=2, attn_implementation="sdpa",
+        pad_token_id=pad, bos_token_id=eos, eos_token_id=eos, attn_implementation="sdpa",
     )
 
 
-def build_opt(size: str, vocab_size: int = OPT_VOCAB, path: str = "") -> nn.Module:
+def build_opt(size: str, vocab_size: int = OPT_VOCAB, path: str = "", eos: int = 2,
+              pad: int = 1) -> nn.Module:
     """An ``OPTForCausalLM``: random init of ``size``, or loaded from ``path``
-    (a ``save_pretrained`` directory; its own config decides the size)."""
+    (a ``save_pretrained`` directory; its own config decides the size and vocabulary)."""
     from transformers import OPTConfig, OPTForCausalLM
 
     if not path:
-        return OPTForCausalLM(opt_config(size, vocab_size))
+        return OPTForCausalLM(opt_config(size, vocab_size, eos, pad))
     config_file = Path(path) / "config.json"
     if not config_file.is_file():
         raise UserError(f"language model directory {path} has no config.json "
