@@ -52,27 +52,50 @@ def load_data(strategy: str, preset: str | None, overrides: dict, data_dir: Path
 
 
 def data_overrides(strategy: str, data) -> dict[str, Any]:
-    """Config values the data decides: vocabulary sizes and special-token ids."""
+    """Config values the data decides: vocabulary sizes and the tokenizer's special ids."""
     from .data.tokenizer import answer_sep_id
 
-    cfg_keys = {f for f in variants.resolve_config(strategy).__dataclass_fields__}
     tok = data.tokenizer
-    out = {"text_vocab_size": len(tok), "num_answers": len(data.vocab),
-           # frozen-LM configs: the tokenizer's </a>, eos and pad ids
-           "sep_token_id": answer_sep_id(tok), "eos_token_id": tok.eos_token_id,
-           "pad_token_id": tok.pad_token_id}
-    return {k: v for k, v in out.items() if k in cfg_keys}
+    values = {"text_vocab_size": len(tok), "num_answers": len(data.vocab),
+              "sep_token_id": answer_sep_id(tok), "eos_token_id": tok.eos_token_id,
+              "pad_token_id": tok.pad_token_id}
+    keys = set(variants.get_strategy(strategy).config_cls.__dataclass_fields__)
+    return {k: v for k, v in values.items() if k in keys and v is not None}
+
+
+def resolve_pretrained(strategy: str, preset: str | None, overrides: dict[str, Any],
+                       data_dir: Path) -> dict[str, Any]:
+    """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on the
+    built-in data (training them on first use)."""
+    from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
+
+    cfg = variants.resolve_config(strategy, preset, overrides)
+    out = dict(overrides)
+    if getattr(cfg, "vision_path", "") == PRETRAINED:
+        out["vision_path"] = str(pretrain_vision(data_dir, cfg.vision, cfg.image_size,
+                                                 cfg.patch_size))
+    if getattr(cfg, "lm_path", "") == PRETRAINED:
+        out["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
+    return out
+
+
+def prepare(strategy: str, preset: str | None, overrides: dict[str, Any],
+            data_dir: str | Path | None):
+    """(final overrides, data): what the model trained on this data is built with."""
+    data_dir = ensure_data(data_dir)
+    overrides = resolve_pretrained(strategy, preset, overrides, data_dir)
+    data = load_data(strategy, preset, overrides, data_dir)
+    return {**overrides, **data_overrides(strategy, data)}, data, data_dir
 
 
 def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
                    train_cfg: TrainConfig, data_dir: str | Path | None, out_dir: str | Path,
                    *, resume: bool = False, on_eval=None, use_cache: bool = True,
-                   eval_test: bool = True) -> dict[str, Any]:
-    """Train and evaluate; returns the figures a Row needs (accuracies in %, times in s)."""
-    data_dir = ensure_data(data_dir)
+                   eval_test: bool = True, prepared=None) -> dict[str, Any]:
+    """Train and evaluate; returns the figures a Row needs (accuracies in %, times in s).
+    ``prepared``: the (overrides, data, data_dir) of ``prepare`` when the caller has them."""
     out = Path(out_dir)
-    data = load_data(strategy, preset, overrides, data_dir)
-    overrides = {**overrides, **data_overrides(strategy, data)}
+    overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
     torch.manual_seed(train_cfg.seed)
     model = variants.create(strategy, preset, **overrides)
     atomic_write_json(out / "run.json", {

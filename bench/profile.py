@@ -77,6 +77,7 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
     row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
                            "preset": spec.preset or ""}
     row.update({f"cfg.{k}": v for k, v in asdict(meta.cfg).items()})
+    row["fusion_depth"] = getattr(meta.cfg, "fusion_depth", None)
     row.update(param_counts(meta))
 
     fcm = count_flop_counter_mode(meta, meta.dummy_batch(1, "meta"))

@@ -1,8 +1,19 @@
 """Fusion strategies. Importing this package registers every strategy and preset."""
 
-from . import concat, epalm, epalm_baselines, presets  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration side effects)
+    concat,
+    cotok,
+    cross_attn,
+    epalm,
+    epalm_baselines,
+    flamingo,
+    jar,
+    perceiver,
+    presets,
+)
 from .interface import Batch, FusionModel, Output
 from .registry import (
+    build,
     create,
     get_preset,
     get_strategy,
@@ -14,6 +25,6 @@ from .registry import (
 )
 
 __all__ = [
-    "Batch", "FusionModel", "Output", "create", "get_preset", "get_strategy", "list_presets",
-    "list_strategies", "register_preset", "register_strategy", "resolve_config",
+    "Batch", "FusionModel", "Output", "build", "create", "get_preset", "get_strategy",
+    "list_presets", "list_strategies", "register_preset", "register_strategy", "resolve_config",
 ]

@@ -1,4 +1,5 @@
-"""Shared layers: attention, MLP, transformer blocks, cross-attention.
+"""Shared layers: attention, MLP, transformer blocks, gated cross-attention, latent resampler,
+TokenLearner pooling.
 
 Written out (rather than ``nn.TransformerEncoderLayer``) so that every matmul is visible to
 FLOP counters: the PyTorch layer's eval-mode fast path hides them. Attention goes through
@@ -64,11 +65,24 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class TanhGate(nn.Module):
+    """``tanh(a) * x`` with a learnable scalar ``a`` (Flamingo, JAR). Initialised at 0 the
+    gated branch starts switched off, so a new branch does not disturb a pretrained path."""
+
+    def __init__(self, init: float = 0.0):
+        super().__init__()
+        self.gate = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.gate) * x
+
+
 class CrossBlock(nn.Module):
     """Pre-norm cross-attention (queries ``x`` read ``context``) + MLP, optionally gated.
 
     With ``gated=True`` the two residual branches are scaled by ``tanh(alpha)`` and
-    ``tanh(beta)`` (learnable scalars initialised at ``gate_init``), as in Flamingo and JAR.
+    ``tanh(beta)`` (``TanhGate``s initialised at ``gate_init``), as in Flamingo's
+    GATED XATTN-DENSE. ``mlp_ratio=0`` leaves out the MLP (attention only).
     """
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None,
@@ -77,20 +91,20 @@ class CrossBlock(nn.Module):
         self.norm_q = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(context_dim or dim)
         self.attn = Attention(dim, heads, context_dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, mlp_ratio)
-        self.gated = gated
-        if gated:
-            self.alpha = nn.Parameter(torch.tensor(float(gate_init)))
-            self.beta = nn.Parameter(torch.tensor(float(gate_init)))
+        self.gate_attn = TanhGate(gate_init) if gated else nn.Identity()
+        self.mlp = None
+        if mlp_ratio > 0:
+            self.norm2 = nn.LayerNorm(dim)
+            self.mlp = Mlp(dim, mlp_ratio)
+            self.gate_mlp = TanhGate(gate_init) if gated else nn.Identity()
 
     def forward(
         self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        a = self.attn(self.norm_q(x), self.norm_kv(context), mask)
-        x = x + (torch.tanh(self.alpha) * a if self.gated else a)
-        m = self.mlp(self.norm2(x))
-        return x + (torch.tanh(self.beta) * m if self.gated else m)
+        x = x + self.gate_attn(self.attn(self.norm_q(x), self.norm_kv(context), mask))
+        if self.mlp is None:
+            return x
+        return x + self.gate_mlp(self.mlp(self.norm2(x)))
 
 
 class Latents(nn.Module):
@@ -101,7 +115,66 @@ class Latents(nn.Module):
         self.tokens = nn.Parameter(torch.randn(num, dim) * 0.02)
 
     def forward(self, batch_size: int) -> torch.Tensor:
-        return self.tokens.unsqueeze(0).expand(batch_size, -1, -1)
+        # repeat, not expand: a view of a parameter made under no_grad claims requires_grad
+        # without a grad_fn, which breaks FlopCounterMode's module hooks.
+        return self.tokens.unsqueeze(0).repeat(batch_size, 1, 1)
+
+
+class LatentResampler(nn.Module):
+    """N learned latents read a token set [B, M, D] by cross-attention -> [B, N, D].
+
+    ``depth=1, mlp_ratio=0``: one multi-head cross-attention (JAR's one-time resampling).
+    ``depth>1, mlp_ratio>0, concat_latents=True``: Flamingo's Perceiver resampler, whose
+    keys/values are the inputs and the latents together. Cost is linear in M.
+    """
+
+    def __init__(self, dim: int, heads: int, num_latents: int, depth: int = 1,
+                 mlp_ratio: float = 0.0, concat_latents: bool = False):
+        super().__init__()
+        self.latents = Latents(num_latents, dim)
+        self.layers = nn.ModuleList(CrossBlock(dim, heads, mlp_ratio=mlp_ratio)
+                                    for _ in range(depth))
+        self.concat_latents = concat_latents
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        lat = self.latents(x.shape[0])
+        for layer in self.layers:
+            if self.concat_latents:
+                context = torch.cat([x, lat], dim=1)
+                m = None if mask is None else torch.cat([mask, mask.new_ones(lat.shape[:2])], 1)
+                lat = layer(lat, context, m)
+            else:
+                lat = layer(lat, x, mask)
+        return lat
+
+
+class TokenLearner(nn.Module):
+    """TokenLearner-style spatial pooling (Ryoo et al. 2021, v1.1): an MLP scores every
+    input position for each of ``num_tokens`` maps, a softmax over positions turns the scores
+    into spatial attention maps, and token k is the map-weighted sum of the inputs.
+
+    ``cond_dim``: a conditioning vector (e.g. the pooled question, as in iterative
+    co-tokenization) is projected and added to every position before scoring, so the maps
+    depend on the text. ``mask`` [B, M] (1 = real) keeps padding out of the maps.
+    """
+
+    def __init__(self, dim: int, num_tokens: int, hidden: int, cond_dim: int | None = None):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.cond = nn.Linear(cond_dim, dim) if cond_dim else None
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, num_tokens)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm(x)
+        if self.cond is not None:
+            h = h + self.cond(cond).unsqueeze(1)
+        scores = self.fc2(F.gelu(self.fc1(h)))  # [B, M, N]
+        if mask is not None:
+            scores = scores.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
+        maps = scores.softmax(dim=1).transpose(1, 2)  # [B, N, M], each row sums to 1
+        return maps @ x
 
 
 class ClassifierHead(nn.Module):

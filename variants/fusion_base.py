@@ -46,6 +46,16 @@ class EncoderFusionConfig(BaseConfig):
             )
 
 
+def check_split(fusion_layers: int, iterations: int) -> None:
+    """``fusion_layers`` transformer layers shared out evenly over ``iterations``."""
+    check_positive(fusion_layers=fusion_layers, iterations=iterations)
+    if fusion_layers % iterations:
+        raise UserError(
+            f"fusion_layers={fusion_layers} must be a multiple of iterations={iterations} "
+            f"(each iteration runs fusion_layers / iterations layers)"
+        )
+
+
 class EncoderFusionModel(FusionModel):
     family = "encoder-fusion"
 

@@ -97,10 +97,14 @@ def resolve_config(name: str, preset: str | None = None, overrides: dict | None 
     return cfg
 
 
-def create(name: str, preset: str | None = None, **overrides: Any):
-    """Build strategy ``name`` with ``preset`` and keyword ``overrides`` applied."""
-    cfg = resolve_config(name, preset, overrides)
+def build(name: str, cfg: Any):
+    """Build strategy ``name`` from a resolved config (see ``resolve_config``)."""
     model = get_strategy(name).builder(cfg)
     model.cfg = cfg
     model.strategy = name
     return model
+
+
+def create(name: str, preset: str | None = None, **overrides: Any):
+    """Build strategy ``name`` with ``preset`` and keyword ``overrides`` applied."""
+    return build(name, resolve_config(name, preset, overrides))
