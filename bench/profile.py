@@ -56,8 +56,8 @@ def param_counts(model: torch.nn.Module) -> dict[str, float]:
         "params_trainable": trainable,
         "trainable_pct": 100.0 * trainable / total if total else 0.0,
     }
-    for role, module in model.components().items():
-        row[f"params_{role}"] = sum(p.numel() for p in module.parameters())
+    for role, counts in model.component_parameters().items():  # embedded modules moved
+        row[f"params_{role}"] = counts["total"]
     return row
 
 
