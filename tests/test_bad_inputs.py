@@ -75,6 +75,18 @@ CASES = [
      lambda t, d, r: ["profile", "nope"]),
     ("unknown-preset", "unknown preset 'nope'; valid:",
      lambda t, d, r: ["profile", "concat", "--preset", "nope"]),
+    ("preset-of-other-family", "preset 'epalm-tiny' is for frozen-lm strategies",
+     lambda t, d, r: ["profile", "concat", "--preset", "epalm-tiny"]),
+    ("too-many-vision-layers", "vision_layers=5: ViT-micro has only 2 layers",
+     lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set", "vision_layers=5"]),
+    ("missing-lm-checkpoint", "language model directory nolm has no config.json",
+     lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set", "lm_path=nolm"]),
+    ("corrupt-text-encoder-config", "cannot load text encoder",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",
+                      f"text_path={_dir_with(t, 'config.json', '{oops')}"]),
+    ("corrupt-vision-checkpoint", "cannot read safetensors checkpoint",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",
+                      f"vision_path={_dir_with(t, 'vit.safetensors', 'garbage')}/vit.safetensors"]),
     ("set-without-value", "expected KEY=VALUE",
      lambda t, d, r: ["profile", "concat", "--set", "depth"]),
     ("set-unknown-key", "unknown config key(s) dept",
@@ -169,6 +181,12 @@ CASES = [
 ]
 
 
+def _dir_with(tmp: Path, name: str, text: str) -> str:
+    (tmp / "ckpt").mkdir(exist_ok=True)
+    (tmp / "ckpt" / name).write_text(text)
+    return "ckpt"
+
+
 def _file(tmp: Path) -> Path:
     (tmp / "a_file").write_text("not a directory")
     return tmp / "a_file"
@@ -206,4 +224,4 @@ def test_a_trained_run_is_valid_for_the_cases_that_break_it(trained_run):
     from bench.experiment import evaluate_run
 
     assert evaluate_run(trained_run, "val")["val_vqa_acc"] >= 0
-    assert torch.load(_ckpt(trained_run) / "trainer_state.pt", weights_only=True)["step"] == 3
+    assert torch.load(_ckpt(trained_run) / "trainer_state.pt", weights_only=True)["step"] > 0

@@ -16,6 +16,8 @@ from bench.measure import peak_memory
 BATCH = 8
 STRATEGIES = [info.name for info in variants.list_strategies()]
 MiB = 2**20
+# a frozen-LM training step needs answer tokens to predict (dummy_batch makes answer_len)
+TRAIN_EXTRA = {"frozen-lm": {"answer_len": 4}}
 
 
 @functools.cache
@@ -27,7 +29,8 @@ def _figures(name: str) -> dict:
 def _setup(name: str, train: bool):
     figures = _figures(name)
     torch.manual_seed(0)
-    model = variants.create(name, figures["preset"])
+    extra = TRAIN_EXTRA.get(figures["family"], {}) if train else {}
+    model = variants.create(name, figures["preset"], **extra)
     batch = model.dummy_batch(BATCH, targets=train)
     return model.train(train), batch, figures
 
