@@ -225,3 +225,22 @@ def test_a_trained_run_is_valid_for_the_cases_that_break_it(trained_run):
 
     assert evaluate_run(trained_run, "val")["val_vqa_acc"] >= 0
     assert torch.load(_ckpt(trained_run) / "trainer_state.pt", weights_only=True)["step"] > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("args", [["profile", "concat", "--preset", "tiny", "--device", "cuda"],
+                                  ["train", "concat", "--device", "cuda:1", "--out", "out"]])
+def test_cuda_requested_without_cuda(args, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "no CUDA device is available" in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_output_directory(tmp_path, monkeypatch, capsys):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    code, _, err = run_cli(["sweep", _yaml(tmp_path, "s.yaml", SWEEP), "--out",
+                            str(tmp_path / "ro" / "out")], capsys)
+    assert code == 2 and "is not writable" in err
+    assert not any((tmp_path / "ro").iterdir())
