@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "bench.pretrain",
     "bench.report",
     "bench.data.command",  # data make|baselines|info
+    "bench.baseline",  # baseline (committed figures table)
 ]
 
 

@@ -61,6 +61,11 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn
     return model
 
 
+def on_meta() -> bool:
+    """True inside ``with torch.device("meta")`` (where ``from_pretrained`` refuses to run)."""
+    return torch.empty(()).device.type == "meta"
+
+
 def load_safetensors(path: str) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -80,7 +85,13 @@ def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.M
     if path:
         if not (Path(path) / "config.json").is_file():
             raise UserError(f"text encoder directory {path} has no config.json")
-        return BertModel.from_pretrained(path, add_pooling_layer=False)
+        try:
+            if on_meta():  # the profiler's meta pass: the checkpoint's shapes, no weights
+                return BertModel(BertConfig.from_pretrained(path), add_pooling_layer=False)
+            return BertModel.from_pretrained(path, add_pooling_layer=False)
+        except (OSError, ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserError(f"cannot load text encoder {path}: {first}") from None
     hidden, layers, heads = BERT_SIZES[size]
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
