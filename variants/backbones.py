@@ -48,7 +48,9 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn
         img_size=image_size, patch_size=patch_size, embed_dim=width, depth=depth,
         num_heads=heads, num_classes=0,
     )
-    if path:
+    if path and not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    if path and not model.pos_embed.is_meta:  # on meta, loading weights is a no-op
         state = load_safetensors(path)
         state = checkpoint_filter_fn(state, model)
         try:
