@@ -78,9 +78,9 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     from .data.scenes import COLORS, SHAPES, SIZES
 
     data_dir = Path(data_dir)
-    out = CACHE / f"vit-{size}-{image_size}px-p{patch_size}-" + _key(
+    out = CACHE / (f"vit-{size}-{image_size}px-p{patch_size}-" + _key(
         "vision", data_dir, size=size, image_size=image_size, patch=patch_size, epochs=epochs,
-        seed=seed, lr=lr)
+        seed=seed, lr=lr))
     if (out / "model.safetensors").is_file() and not force:
         return out / "model.safetensors"
     combos = [(s, c, sh) for s in SIZES for c in COLORS for sh in SHAPES]
@@ -139,8 +139,8 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     from .data.tokenizer import load_tokenizer
 
     data_dir = Path(data_dir)
-    out = CACHE / f"opt-{size}-" + _key("text", data_dir, size=size, epochs=epochs, seed=seed,
-                                        lr=lr, max_len=max_len)
+    out = CACHE / (f"opt-{size}-" + _key("text", data_dir, size=size, epochs=epochs,
+                                         seed=seed, lr=lr, max_len=max_len))
     if (out / "config.json").is_file() and not force:
         return out
     tok = load_tokenizer(data_dir / "tokenizer")
