@@ -22,7 +22,9 @@ COMMAND_MODULES = [
     "bench.study_run",  # study
     "bench.compare",  # compare (JAR paper's FLOPs tables)
     "bench.pretrain",
+    "bench.report",
     "bench.data.command",  # data make|baselines|info
+    "bench.baseline",  # baseline (committed figures table)
 ]
 
 

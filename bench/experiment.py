@@ -16,9 +16,10 @@ import torch
 
 import variants
 
+from .distributed import is_main_process, local_device
 from .errors import UserError
 from .io import atomic_write_json
-from .train import TrainConfig, fit
+from .train import TrainConfig, check_resumable, fit
 
 DEFAULT_DATA = Path("data") / "synthvqa"
 
@@ -98,10 +99,15 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
     overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
     torch.manual_seed(train_cfg.seed)
     model = variants.create(strategy, preset, **overrides)
-    atomic_write_json(out / "run.json", {
-        "strategy": strategy, "preset": preset, "overrides": overrides,
-        "data": str(data_dir), "train": asdict(train_cfg)})
-    data.vocab.save(out / "answer_vocab.json")
+    if resume:  # a bad checkpoint fails before run.json is rewritten for this config
+        check_resumable(model, out)
+    main = is_main_process()  # under torchrun, rank 0 alone writes the run's files
+    device = local_device(train_cfg.device)  # cuda -> this process's GPU under torchrun
+    if main:
+        atomic_write_json(out / "run.json", {
+            "strategy": strategy, "preset": preset, "overrides": overrides,
+            "data": str(data_dir), "train": asdict(train_cfg)})
+        data.vocab.save(out / "answer_vocab.json")
 
     train_set, val_set, test_set = data.splits["train"], data.splits["val"], data.splits["test"]
     collate, eval_collate = train_set.collate, {}
@@ -110,7 +116,8 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
         from .cache import FeatureCache
 
         start = time.perf_counter()
-        caches = {s: FeatureCache(model, data.splits[s], device=train_cfg.device)
+        model.to(device)  # the encoder runs where training will (fit moves it too)
+        caches = {s: FeatureCache(model, data.splits[s], device=device)
                   for s in ("train", "val", "test")}
         cache_s = time.perf_counter() - start
         collate = caches["train"].collate
@@ -119,7 +126,7 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
     def evaluate(m):
         from .evaluate import evaluate_vqa
 
-        return evaluate_vqa(m, val_set, "val", device=train_cfg.device,
+        return evaluate_vqa(m, val_set, "val", device=device,
                             collate=eval_collate.get("val"))
 
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
@@ -131,9 +138,10 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
     if eval_test:
         from .evaluate import evaluate_vqa
 
-        result.update(evaluate_vqa(model, test_set, "test", device=train_cfg.device,
+        result.update(evaluate_vqa(model, test_set, "test", device=device,
                                    collate=eval_collate.get("test")))
-    atomic_write_json(out / "result.json", result)
+    if main:
+        atomic_write_json(out / "result.json", result)
     return result
 
 

@@ -69,6 +69,7 @@ class FlopCount:
     by_op: dict[str, int]
     uncounted_ops: list[str] = field(default_factory=list)  # ops with no handle, non-elementwise
     elementwise_ops: list[str] = field(default_factory=list)  # not counted by convention
+    logits_shape: tuple[int, ...] = ()  # of the counted forward (FlopCounterMode only)
 
 
 class _TensorForward(nn.Module):
@@ -124,7 +125,7 @@ def count_flop_counter_mode(model: nn.Module, batch) -> FlopCount:
 
     custom = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as mode:
-        model(batch)
+        logits_shape = tuple(model(batch).logits.shape)
     counts = mode.get_flop_counts()
     root = type(model).__name__
     by_module = {}
@@ -133,7 +134,8 @@ def count_flop_counter_mode(model: nn.Module, batch) -> FlopCount:
             continue
         by_module[_strip(name, root)] = sum(ops.values()) // 2
     by_op = {str(k).split(".")[-1]: v // 2 for k, v in counts.get("Global", {}).items()}
-    return FlopCount("flop_counter_mode", mode.get_total_flops() // 2, by_module, by_op)
+    return FlopCount("flop_counter_mode", mode.get_total_flops() // 2, by_module, by_op,
+                     logits_shape=logits_shape)
 
 
 def _strip(name: str, root: str) -> str:

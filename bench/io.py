@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path`` (same directory, so atomic)."""
@@ -43,3 +45,22 @@ def append_line(path: str | Path, line: str) -> None:
         f.write(line.rstrip("\n") + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def check_writable_dir(path: str | Path) -> Path:
+    """Raise ``UserError`` unless ``path`` is, or can be created as, a writable directory.
+
+    Creates nothing that outlives the call (a probe directory is made and removed in the
+    nearest existing ancestor), so a command that fails here leaves nothing behind."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"output directory {path}: {probe} is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fusebench-probe-", dir=probe))
+    except OSError as e:
+        raise UserError(f"output directory {path}: {probe} is not writable "
+                        f"({e.strerror})") from None
+    return path

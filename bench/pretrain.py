@@ -5,7 +5,7 @@ meaningless. With no hub here, the harness pretrains small ones on the built-in 
 saves them in the formats real checkpoints use, so the same ``vision_path`` / ``lm_path``
 keys take a real checkpoint instead:
 
-- vision: a timm ViT trained to recognise which objects a scene holds (multi-label over
+- vision: a timm ViT whose patch tokens learn which object covers them (background or
   size x colour x shape, from ``scenes.json``); saved as a safetensors state dict.
 - text: an OPT causal LM trained on the training split's captions and
   ``<s> question </a> answer </s>`` lines (eP-ALM's format); ``save_pretrained`` + tokenizer.
@@ -56,7 +56,7 @@ def _loop(model, batches, steps: int, lr: float, loss_fn) -> float:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def _epochs(n: int, batch_size: int, epochs: int, seed: int):
@@ -66,61 +66,86 @@ def _epochs(n: int, batch_size: int, epochs: int, seed: int):
 
 
 def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int = 64,
-                    patch_size: int = 8, epochs: int = 8, seed: int = 0, lr: float = 2e-3,
+                    patch_size: int = 8, epochs: int = 6, seed: int = 0, lr: float = 2e-3,
                     force: bool = False) -> Path:
-    """Path of the cached ViT state dict (``model.safetensors``), training it if missing."""
+    """Path of the cached ViT state dict (``model.safetensors``), training it if missing.
+
+    Dense supervision from ``scenes.json``: every patch token predicts which object covers
+    the patch centre (size x colour x shape) or background, which teaches the patch tokens
+    the spatial perception the fusion strategies read (64 labels per 64 px image)."""
     from safetensors.torch import save_file
     from timm.models.vision_transformer import VisionTransformer
 
     from variants.backbones import VIT_SIZES
 
-    from .data.dataset import load_image
     from .data.scenes import COLORS, SHAPES, SIZES
 
     data_dir = Path(data_dir)
-    out = CACHE / (f"vit-{size}-{image_size}px-p{patch_size}-" + _key(
-        "vision", data_dir, size=size, image_size=image_size, patch=patch_size, epochs=epochs,
-        seed=seed, lr=lr))
+    key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
+               epochs=epochs, seed=seed, lr=lr, target="patch-objects")
+    out = CACHE / f"vit-{size}-{image_size}px-p{patch_size}-{key}"
     if (out / "model.safetensors").is_file() and not force:
         return out / "model.safetensors"
-    combos = [(s, c, sh) for s in SIZES for c in COLORS for sh in SHAPES]
-    index = {c: i for i, c in enumerate(combos)}
-    scenes = json.loads((data_dir / "scenes.json").read_text())["images"]
-    splits = {}
-    for split in ("train", "val"):
-        recs = [r for r in scenes if r["split"] == split]
-        pixels = torch.from_numpy(np.stack(
-            [load_image(str(data_dir / r["file_name"]), image_size) for r in recs]))
-        labels = torch.zeros(len(recs), len(combos))
-        for i, r in enumerate(recs):
-            for o in r["objects"]:
-                labels[i, index[(o["size"], o["color"], o["shape"])]] = 1.0
-        splits[split] = (_normalise(pixels), labels)
-
+    classes = ["background"] + [f"{s} {c} {sh}" for s in SIZES for c in COLORS for sh in SHAPES]
+    scenes = json.loads((data_dir / "scenes.json").read_text())
+    scale = image_size / scenes.get("image_size", image_size)
+    splits = {s: _patch_targets([r for r in scenes["images"] if r["split"] == s], data_dir,
+                                image_size, patch_size, scale, classes) for s in ("train", "val")}
     torch.manual_seed(seed)
     width, depth, heads = VIT_SIZES[size]
     model = VisionTransformer(img_size=image_size, patch_size=patch_size, embed_dim=width,
-                              depth=depth, num_heads=heads, num_classes=len(combos))
+                              depth=depth, num_heads=heads, num_classes=0)
+    model.patch_head = torch.nn.Linear(width, len(classes))
+
+    def patch_logits(m, x):
+        return m.patch_head(m.forward_features(x)[:, m.num_prefix_tokens:])
+
+    def loss_fn(m, batch):
+        return F.cross_entropy(patch_logits(m, batch[0]).flatten(0, 1), batch[1].flatten())
+
     x, y = splits["train"]
     start = time.perf_counter()
     steps = epochs * -(-len(x) // 64)
     loss = _loop(model, ((x[i], y[i]) for i in _epochs(len(x), 64, epochs, seed)), steps, lr,
-                 lambda m, b: F.binary_cross_entropy_with_logits(m(b[0]), b[1]))
+                 loss_fn)
     model.eval()
     with torch.no_grad():
         vx, vy = splits["val"]
-        pred = model(vx) > 0
-        f1 = 2 * (pred & (vy > 0)).sum() / (pred.sum() + (vy > 0).sum()).clamp_min(1)
+        pred = patch_logits(model, vx).argmax(-1)
+        objects = vy > 0
+        acc = (pred == vy).float().mean().item()
+        object_acc = (pred[objects] == vy[objects]).float().mean().item()
     state = {k: v.contiguous() for k, v in model.state_dict().items()
-             if not k.startswith("head.")}
+             if not k.startswith(("head.", "patch_head."))}
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out / "model.safetensors"))
     atomic_write_json(out / "meta.json", {
         "kind": "vision", "size": size, "image_size": image_size, "patch_size": patch_size,
-        "task": "multi-label object presence (size x colour x shape)", "epochs": epochs,
-        "final_train_loss": loss, "val_micro_f1": float(f1), "data": str(data_dir),
+        "task": "per-patch object class (background or size x colour x shape)",
+        "epochs": epochs, "final_train_loss": loss, "val_patch_accuracy": acc,
+        "val_object_patch_accuracy": object_acc, "data": str(data_dir),
         "seconds": time.perf_counter() - start})
     return out / "model.safetensors"
+
+
+def _patch_targets(records: list[dict], data_dir: Path, image_size: int, patch_size: int,
+                   scale: float, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised pixels [N, 3, S, S] and per-patch class ids [N, (S/p)^2]."""
+    from .data.dataset import load_image
+
+    index = {c: i for i, c in enumerate(classes)}
+    grid = image_size // patch_size
+    centres = (torch.arange(grid) + 0.5) * patch_size
+    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+    labels = torch.zeros(len(records), grid * grid, dtype=torch.long)
+    for i, r in enumerate(records):
+        for o in r["objects"]:
+            inside = ((xs - o["x"] * scale) ** 2 + (ys - o["y"] * scale) ** 2
+                      <= (o["r"] * scale) ** 2).flatten()
+            labels[i, inside] = index[f"{o['size']} {o['color']} {o['shape']}"]
+    pixels = torch.from_numpy(np.stack([load_image(str(data_dir / r["file_name"]), image_size)
+                                        for r in records]))
+    return _normalise(pixels), labels
 
 
 def _normalise(pixels: torch.Tensor) -> torch.Tensor:
@@ -139,8 +164,8 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     from .data.tokenizer import load_tokenizer
 
     data_dir = Path(data_dir)
-    out = CACHE / (f"opt-{size}-" + _key("text", data_dir, size=size, epochs=epochs,
-                                         seed=seed, lr=lr, max_len=max_len))
+    key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, max_len=max_len)
+    out = CACHE / f"opt-{size}-{key}"
     if (out / "config.json").is_file() and not force:
         return out
     tok = load_tokenizer(data_dir / "tokenizer")

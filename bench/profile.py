@@ -72,6 +72,9 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
     """Run both passes and return one Row (flat dict, stable column names)."""
     if spec.batch_size < 1 or spec.repeats < 1 or spec.warmup < 0:
         raise UserError("batch size and repeats must be >= 1, warmup >= 0")
+    from .train import parse_device
+
+    parse_device(spec.device)  # a typo fails now, not after the meta pass
     info = variants.get_strategy(spec.strategy)
     meta = build_meta(spec.strategy, spec.preset, spec.overrides)
     row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
@@ -110,9 +113,10 @@ def _meta_counter(fn) -> int:
 
 
 def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
+    from .train import check_device
+
     device = torch.device(spec.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but no CUDA device is available")
+    check_device(device)
     torch.manual_seed(spec.seed)
     model = variants.create(spec.strategy, spec.preset, **spec.overrides).to(device)
     model.eval()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UserError
-from .io import atomic_write, atomic_write_text
+from .io import atomic_write, atomic_write_text, check_writable_dir
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    runs, out = Path(args.runs), Path(args.out)
+    runs, out = check_writable_dir(args.runs), check_writable_dir(args.out)
     specs = [load_spec(_spec_path(name)) for name in PRESETS[args.preset]]
     if not args.render_only:
         from .experiment import ensure_data

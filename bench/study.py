@@ -36,6 +36,7 @@ import yaml
 import variants
 
 from .errors import UserError
+from .train import TrainConfig
 
 METRICS = {"val_vqa_acc": "maximize", "val_exact_match": "maximize", "gflops": "minimize",
            "params_trainable": "minimize", "params_total": "minimize"}
@@ -43,6 +44,12 @@ TOP_KEYS = {"name", "description", "strategy", "preset", "set", "objectives", "s
             "train", "n_trials", "sampler", "pruner", "heartbeat", "data"}
 DIST_KEYS = {"categorical": {"type", "choices"}, "int": {"type", "low", "high", "step", "log"},
              "float": {"type", "low", "high", "step", "log"}}
+
+
+# option block -> (valid types, its integer fields: each >= 1, or >= 0 for seeds/steps)
+OPTIONS = {"sampler": (("tpe", "random", "nsga2"), {"seed": 0}),
+           "pruner": (("median", "none"), {"n_startup_trials": 0, "n_warmup_steps": 0}),
+           "heartbeat": ((), {"interval": 1, "grace_period": 1})}
 
 
 @dataclass
@@ -102,28 +109,52 @@ def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
     train = raw.get("train") or {}
     _check_space(space, train, where)
     n_trials = raw.get("n_trials", 10)
-    if not isinstance(n_trials, int) or n_trials < 1:
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise UserError(f"{where}: n_trials must be a positive integer")
+    for key, (types, numbers) in OPTIONS.items():
+        _check_options(raw.get(key), key, types, numbers, where)
+    if raw.get("data") is not None and not Path(str(raw["data"])).is_dir():
+        raise UserError(f"{where}: data directory not found: {raw['data']}")
     spec = StudySpec(raw["name"], raw["strategy"], raw.get("preset"), raw.get("set") or {},
                      objectives, space, train, n_trials, raw.get("sampler") or {},
                      raw.get("pruner") or {}, raw.get("heartbeat") or {}, raw.get("data"))
     # validate one corner of the space against the strategy's config now, not mid-study
     corner = {k: (v["choices"][0] if v["type"] == "categorical" else v["low"])
-              for k, v in space.items() if not k.startswith("train.")}
+              for k, v in space.items()}
+    TrainConfig.from_mapping({**train, **{k[6:]: v for k, v in corner.items()
+                                          if k.startswith("train.")}}, where)
     try:
-        variants.resolve_config(spec.strategy, spec.preset, {**spec.fixed, **corner})
+        variants.resolve_config(spec.strategy, spec.preset,
+                                {**spec.fixed, **{k: v for k, v in corner.items()
+                                                  if not k.startswith("train.")}})
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
     return spec
 
 
-def _check_space(space: dict, train: dict, where: str) -> None:
-    from .train import TrainConfig
+def _check_options(block: Any, key: str, types: tuple, numbers: dict[str, int],
+                   where: str) -> None:
+    """sampler / pruner / heartbeat: a mapping of known fields with valid values."""
+    if block is None:
+        return
+    fields_ = ({"type"} if types else set()) | set(numbers)
+    if not isinstance(block, dict) or set(block) - fields_:
+        raise UserError(f"{where}: '{key}' must be a mapping with fields "
+                        f"{', '.join(sorted(fields_))}")
+    if types and block.get("type", types[0]) not in types:
+        raise UserError(f"{where}: {key} type {block['type']!r}: not one of "
+                        f"{', '.join(types)}")
+    for name, low in numbers.items():
+        value = block.get(name, low)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise UserError(f"{where}: {key}.{name}={value!r}: expected an integer >= {low}")
 
+
+def _check_space(space: dict, train: dict, where: str) -> None:
+    if not isinstance(train, dict):
+        raise UserError(f"{where}: 'train' must be a mapping")
     train_keys = {f.name for f in fields(TrainConfig)}
-    bad = sorted(set(train) - train_keys)
-    if bad:
-        raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}")
+    TrainConfig.from_mapping(train, where)
     for key, dist in space.items():
         if key.startswith("train.") and key[6:] not in train_keys:
             raise UserError(f"{where}: search key {key!r}: valid train keys are "

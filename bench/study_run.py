@@ -9,12 +9,14 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .io import atomic_write
+from .io import atomic_write, check_writable_dir
 from .study import StudySpec, load_study_spec, objective_values, suggest
 from .train import TrainConfig, TrainingDiverged
 
@@ -35,35 +37,70 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
         if not path.parent.is_dir():
             raise UserError(f"journal directory does not exist: {path.parent}")
         return JournalStorage(JournalFileBackend(str(path)))
+    shown, url = _redacted(url), _with_driver(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
-                              grace_period=heartbeat.get("grace_period", 30),
-                              heartbeat_stale_trial_callback=retry)
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
+                                      grace_period=heartbeat.get("grace_period", 30),
+                                      heartbeat_stale_trial_callback=retry)
+            except Exception as e:  # noqa: BLE001
+                # workers starting together on a fresh database race to create optuna's
+                # tables; the loser sees a duplicate-key error and finds them on retry
+                if attempt == 4 or "IntegrityError" not in type(e).__name__ + repr(e.args):
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     except ImportError as e:
-        raise UserError(f"storage {url!r} needs a driver that is not installed ({e.name}); "
+        missing = getattr(e.__cause__, "name", None) or e.name or "a database driver"
+        raise UserError(f"storage {shown!r} needs {missing}, which is not installed; "
                         "for PostgreSQL: pip install 'fusebench[postgres]'") from None
     except (optuna.exceptions.StorageInternalError, Exception) as e:  # noqa: BLE001
         if isinstance(e, UserError):
             raise
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot open storage {url!r}: {first}") from None
+        raise UserError(f"cannot open storage {shown!r}: {first}") from None
+
+
+def _redacted(url: str) -> str:
+    """The URL as shown in messages: any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not (sep and at and ":" in creds):
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` means psycopg (v3) to SQLAlchemy 2.1; the ``postgres`` extra installs
+    psycopg2, so name it when psycopg is absent (an explicit ``+driver`` is kept)."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres") and \
+            importlib.util.find_spec("psycopg") is None and \
+            importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
 def _sampler(spec: StudySpec):
+    """The spec's sampler, seeded per trial (bench/study_sampler.py)."""
     import optuna
 
+    from .study_sampler import TrialSeededSampler
+
     kind, seed = spec.sampler.get("type", "tpe"), spec.sampler.get("seed", 0)
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
-                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed)}
+    samplers = {"tpe": lambda s: optuna.samplers.TPESampler(seed=s, multivariate=True),
+                "random": lambda s: optuna.samplers.RandomSampler(seed=s),
+                "nsga2": lambda s: optuna.samplers.NSGAIISampler(seed=s)}
     if kind not in samplers:
         raise UserError(f"sampler {kind!r}: not one of {', '.join(samplers)}")
-    return samplers[kind]()
+    return TrialSeededSampler(samplers[kind], seed)
 
 
 def _pruner(spec: StudySpec):
@@ -97,13 +134,13 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
         try:
             result = (run_trial or _run_trial)(spec, overrides, train, out_dir / "trials" /
                                                f"{trial.number:04d}", on_eval)
-        except TrainingDiverged as e:
-            trial.set_user_attr("fail_reason", str(e))
+            for key in ("gflops", "params_trainable", "val_vqa_acc", "test_vqa_acc"):
+                if key in result:
+                    trial.set_user_attr(key, result[key])
+            return objective_values(result, spec)
+        except (TrainingDiverged, RuntimeError) as e:  # failed trial; the study goes on
+            trial.set_user_attr("fail_reason", (str(e).strip().splitlines() or [repr(e)])[0][:300])
             raise
-        for key in ("gflops", "params_trainable", "val_vqa_acc", "test_vqa_acc"):
-            if key in result:
-                trial.set_user_attr(key, result[key])
-        return objective_values(result, spec)
 
     return objective
 
@@ -115,11 +152,35 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
 
     prepared = prepare(spec.strategy, spec.preset, overrides, spec.data)
     row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))
-    cfg = TrainConfig(**{"progress": False, **train})
+    cfg = TrainConfig.from_mapping({"progress": False, **train})
     result = run_experiment(spec.strategy, spec.preset, prepared[0], cfg, spec.data, run_dir,
                             on_eval=on_eval, eval_test=False, prepared=prepared)
     return {"gflops": row["gflops"], "params_trainable": row["params_trainable"],
             "params_total": row["params_total"], **result}
+
+
+def _should_start(study, target: int) -> bool:
+    """Start a trial when one waits (a retry) or when the finished trials plus those other
+    workers are running fall short of ``target``: several workers on one storage then stop
+    at exactly ``target`` (up to a race of milliseconds between two workers' checks).
+    Running trials count only with a heartbeat, which fails those of killed workers."""
+    import optuna
+    from optuna.trial import TrialState
+
+    running = 0
+    if getattr(study._storage, "get_heartbeat_interval", lambda: None)() is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # dead workers' trials: failed, retried
+        running = _count(study, TrialState.RUNNING)
+    return _count(study, TrialState.WAITING) > 0 or finished(study) + running < target
+
+
+def _report(study, trial) -> None:
+    """One line per failed trial, with its reason (the study goes on)."""
+    if trial.state.name == "FAIL":
+        reason = trial.user_attrs.get("fail_reason", "see trials.csv")
+        print(f"trial {trial.number} failed: {reason}; the study goes on", file=sys.stderr)
 
 
 def finished(study) -> int:
@@ -137,10 +198,10 @@ def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
               n_trials: int | None = None, fail_running: bool = False, run_trial=None):
     """Create or resume the study and run trials until ``n_trials`` have finished."""
     import optuna
-    from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # optuna logs a failed trial with its traceback; we print one line (_report) instead
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(storage_url, out_dir, spec.heartbeat)
     directions = [d for _, d in spec.objectives]
     study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions,
@@ -154,13 +215,15 @@ def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
             study.enqueue_trial(t.params)
     target = n_trials or spec.n_trials
     objective = make_objective(spec, out_dir, run_trial)
-    stop = MaxTrialsCallback(target, states=(TrialState.COMPLETE, TrialState.PRUNED))
     failed_before = _count(study, TrialState.FAIL)
     # failed trials do not count towards the target; give up after as many failures
-    while (remaining := target - finished(study)) > 0 and \
+    while finished(study) < target and \
             _count(study, TrialState.FAIL) - failed_before < max(3, target):
-        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged, RuntimeError),
-                       callbacks=[stop], gc_after_trial=True)
+        if not _should_start(study, target):
+            time.sleep(1.0)  # other workers' trials reach the target unless they fail
+            continue
+        study.optimize(objective, n_trials=1, catch=(TrainingDiverged, RuntimeError),
+                       callbacks=[_report], gc_after_trial=True)
     write_outputs(study, spec, out_dir)
     return study
 
@@ -195,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n_trials is not None and args.n_trials < 1:
         raise UserError("--n-trials must be >= 1")
     out = Path(args.out or Path("runs") / "studies" / spec.name)
-    _check_writable(out)
+    check_writable_dir(out)
     study = run_study(spec, out, args.storage, args.n_trials, args.fail_running)
     counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
               for s in TrialState}
@@ -208,13 +271,3 @@ def run(args: argparse.Namespace) -> int:
               f"{study.best_value:.4g} {study.best_params}")
     print(f"trials table and plots in {out}")
     return 0
-
-
-def _check_writable(out: Path) -> None:
-    import os
-
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise UserError(f"output directory is not writable: {probe}")

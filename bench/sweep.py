@@ -22,7 +22,7 @@ whose ``point_id`` is already in the results (so it completes what is missing).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,8 @@ def parse_spec(raw: Any, where: str = "sweep") -> SweepSpec:
                         f"valid: {', '.join(sorted(PROFILE_KEYS))}")
     train = _mapping(raw, "train", where)
     _check_train_keys(train, where)
+    if mode == "train" and raw.get("data") is not None and not Path(str(raw["data"])).is_dir():
+        raise UserError(f"{where}: data directory not found: {raw['data']}")
     base = {k: v for k, v in _mapping(raw, "set", where).items()}
     points = _expand(grids, base, raw.get("preset"), raw.get("strategy"), seeds, where)
     return SweepSpec(name, str(raw.get("description", "")), mode, points, profile, train,
@@ -138,11 +140,7 @@ def _grids(raw: dict, where: str) -> list[dict[str, list]]:
 def _check_train_keys(train: dict, where: str) -> None:
     from .train import TrainConfig
 
-    valid = {f.name for f in fields(TrainConfig)}
-    bad = sorted(set(train) - valid)
-    if bad:
-        raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}; "
-                        f"valid: {', '.join(sorted(valid))}")
+    TrainConfig.from_mapping(train, where)
 
 
 def _expand(grids, base, preset, strategy, seeds, where) -> list[Point]:
@@ -212,7 +210,7 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
         from .experiment import run_experiment
         from .train import TrainConfig
 
-        cfg = TrainConfig(**{"progress": False, **spec.train, "seed": point.seed})
+        cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
         row.update(run_experiment(point.strategy, point.preset, overrides, cfg, spec.data,
                                   out_dir / "points" / spec.key(point), prepared=prepared))
     return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .io import check_writable_dir
 from .sweep import load_spec, run_sweep
 from .table import print_table
 
@@ -23,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
-    out = Path(args.out or Path("runs") / "sweeps" / spec.name)
+    out = check_writable_dir(args.out or Path("runs") / "sweeps" / spec.name)
     if args.dry_run:
         print(f"{spec.name}: {len(spec.points)} points ({spec.mode})")
         print_table([{"strategy": p.strategy, "preset": p.preset or "", "seed": p.seed,

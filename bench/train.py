@@ -16,13 +16,15 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .distributed import DDPContext, from_env
 from .errors import UserError
 from .io import append_line, atomic_write_json, atomic_write_text
 from .schedule import set_lr
@@ -51,20 +53,56 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
 
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], where: str = "train") -> TrainConfig:
+        """A validated config from YAML or CLI values (typed by the fields; one clear error)."""
+        from variants.config import coerce
+
+        valid = {f.name for f in fields(cls)}
+        bad = sorted(set(values) - valid)
+        if bad:
+            raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}; "
+                            f"valid: {', '.join(sorted(valid))}")
+        try:
+            cfg = cls(**{k: coerce(cls, k, v) for k, v in values.items()})
+            cfg.validate()
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        return cfg
+
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "accum_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
         if self.lr <= 0:
             raise UserError(f"lr={self.lr}: must be positive")
+        for name in ("max_steps", "checkpoint_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.log_every < 1:
+            raise UserError(f"log_every={self.log_every}: must be >= 1")
+        check_device(parse_device(self.device))
 
 
-def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate) -> DataLoader:
+def parse_device(name: str) -> torch.device:
+    """``torch.device(name)`` with a one-line error naming the valid forms."""
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UserError(f"device {name!r}: expected cpu, cuda or cuda:N") from None
+
+
+def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate,
+            ddp: DDPContext | None = None) -> DataLoader:
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     sampler = RandomSampler(dataset, generator=generator)
+    batch_size = cfg.batch_size
+    if ddp is not None:  # same permutation, dealt out to the ranks (bench/distributed.py)
+        sampler = ddp.shard(sampler)
+        batch_size //= ddp.world_size
     # the loader's own generator also seeds its iterator, which would otherwise draw from
     # the global RNG and shift the dropout stream of a resumed run
-    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                       drop_last=False, num_workers=0, generator=generator)
 
 
@@ -79,11 +117,29 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
         raises ``TrialPruned`` from here.
     stop_at_step: checkpoint and return after this step without changing the schedule
         (an interruption; ``resume=True`` continues exactly).
+    Under ``torchrun`` (WORLD_SIZE > 1) it trains data-parallel: ``cfg.batch_size`` is the
+    global batch, split over the processes; only rank 0 writes logs and checkpoints.
     """
     cfg.validate()
-    out = Path(out_dir)
+    ddp = from_env(cfg.device, cfg.batch_size)
+    if ddp is None:
+        return _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
+                    stop_at_step, ddp)
+    try:
+        summary = _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval,
+                       resume, stop_at_step, ddp)
+    except BaseException:
+        ddp.close(wait=False)  # a peer may be gone: do not wait for it
+        raise
+    ddp.close()
+    return summary
+
+
+def _fit(model, train_set, collate, cfg: TrainConfig, out: Path, evaluate, on_eval,
+         resume: bool, stop_at_step: int | None, ddp: DDPContext | None) -> dict[str, Any]:
+    main = ddp is None or ddp.main
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    device = torch.device(cfg.device) if ddp is None else ddp.device
     model.to(device)
     optimizer = torch.optim.AdamW(model.param_groups(cfg.lr, cfg.weight_decay))
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
@@ -95,42 +151,51 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
         state = load_checkpoint(out, model, optimizer) or state
     else:
         torch.manual_seed(cfg.seed)
-    atomic_write_json(out / "train_config.json", asdict(cfg))
+    if main:
+        atomic_write_json(out / "train_config.json", asdict(cfg))
+    forward = model if ddp is None else ddp.wrap(model)
 
     use_amp = cfg.amp and device.type == "cuda"
     start = time.perf_counter() - state["elapsed_s"]
-    bar = _progress(cfg, total, state["step"])
+    bar = _progress(cfg, total, state["step"], main)
     while state["step"] < total:
         epoch = state["step"] // steps_per_epoch
         skip = (state["step"] % steps_per_epoch) * cfg.accum_steps
-        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate)), skip, None)
+        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate, ddp)), skip,
+                                   None)
         model.train()
         for micro_batches in _chunks(batches, cfg.accum_steps):
             lr = set_lr(optimizer, state["step"], total, cfg.warmup_steps, cfg.min_lr_ratio,
                         cfg.warmup_start_ratio)
-            loss = _step(model, optimizer, micro_batches, device, use_amp, cfg.grad_clip)
+            loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
+                         device, use_amp, cfg.grad_clip, ddp)
+            if ddp is not None:  # every rank sees the global loss (and diverges together)
+                loss = ddp.mean(loss)
             if not math.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss} at step {state['step']}")
             state["step"] += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-            if state["step"] % cfg.log_every == 0 or state["step"] == total:
+            if main and (state["step"] % cfg.log_every == 0 or state["step"] == total):
                 _log(out, {"step": state["step"], "epoch": epoch, "lr": lr, "loss": loss,
                            "elapsed_s": time.perf_counter() - start})
             epoch_end = state["step"] % steps_per_epoch == 0 or state["step"] == total
             if epoch_end and evaluate is not None:
                 state["last_eval"] = {k: float(v) for k, v in evaluate(model).items()}
-                _log(out, {"step": state["step"], "epoch": epoch, "phase": "eval",
-                           **state["last_eval"]})
+                if main:
+                    _log(out, {"step": state["step"], "epoch": epoch, "phase": "eval",
+                               **state["last_eval"]})
                 model.train()
                 if on_eval is not None:
                     on_eval(epoch, state["last_eval"])
-            if epoch_end or (cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0):
+            if main and (epoch_end or (cfg.checkpoint_every and
+                                       state["step"] % cfg.checkpoint_every == 0)):
                 state["elapsed_s"] = time.perf_counter() - start
                 save_checkpoint(out, model, optimizer, state)
             if stop_at_step is not None and state["step"] >= stop_at_step:
                 state["elapsed_s"] = time.perf_counter() - start
-                save_checkpoint(out, model, optimizer, state)
+                if main:
+                    save_checkpoint(out, model, optimizer, state)
                 bar.close()
                 return {"steps": state["step"], "train_time_s": state["elapsed_s"],
                         "interrupted": True, **state["last_eval"]}
@@ -141,19 +206,34 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     return {"steps": state["step"], "train_time_s": state["elapsed_s"], **state["last_eval"]}
 
 
-def _step(model, optimizer, micro_batches, device, use_amp: bool, grad_clip: float) -> float:
+def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad_clip: float,
+          ddp: DDPContext | None = None) -> float:
+    """One optimizer step over ``micro_batches``; returns the (accumulated) loss."""
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
-    for batch in micro_batches:
+    for i, batch in enumerate(micro_batches):
         batch = batch.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = model(batch).loss / len(micro_batches)
-        loss.backward()
+        sync = nullcontext() if ddp is None else ddp.no_sync(forward,
+                                                              i == len(micro_batches) - 1)
+        with sync:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = forward(batch).loss / len(micro_batches)
+            loss.backward()
         total += loss.item()
     if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return total
+
+
+def check_device(device: torch.device) -> None:
+    """A clear error for a CUDA device this machine does not have."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA "
+                            "device(s)")
 
 
 def _chunks(iterable, size: int) -> Iterator[list]:
@@ -162,10 +242,10 @@ def _chunks(iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _progress(cfg: TrainConfig, total: int, initial: int):
+def _progress(cfg: TrainConfig, total: int, initial: int, main: bool = True):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not cfg.progress, unit="step",
+    return tqdm(total=total, initial=initial, disable=not (cfg.progress and main), unit="step",
                 dynamic_ncols=True, leave=False)
 
 
@@ -207,16 +287,71 @@ def latest_checkpoint(out: str | Path) -> Path | None:
     return ckpt if (ckpt / "model.safetensors").is_file() else None
 
 
+def check_fits(model: torch.nn.Module, path: str | Path) -> None:
+    """Raise ``UserError`` naming the first tensors that differ between ``model`` and the
+    safetensors file at ``path`` (reads the header only, no weights)."""
+    from safetensors import SafetensorError, safe_open
+
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint {path} is missing")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            saved = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"{k} missing" for k in want if k not in saved]
+    problems += [f"{k} unexpected" for k in saved if k not in want]
+    problems += [f"{k} is {list(saved[k])}, model has {list(want[k])}"
+                 for k in want if k in saved and saved[k] != want[k]]
+    if problems:
+        more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+        raise UserError(f"checkpoint {path} does not fit this model: "
+                        f"{'; '.join(problems[:2])}{more}")
+
+
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load a ``model.safetensors`` written by ``save_checkpoint`` (strict: shapes must fit)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    check_fits(model, path)
     try:
         load_model(model, str(path), strict=True)
     except (RuntimeError, SafetensorError, OSError) as e:
         first = str(e).strip().splitlines()[0][:200]
         raise UserError(f"checkpoint {path} does not fit this model: {first}") from None
+
+
+def _load_trainer_state(path: Path) -> dict:
+    """Optimizer/RNG state: tensors and numbers only (``weights_only=True`` refuses any other
+    pickled object, so a tampered file cannot run code)."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # legacy-format chatter; the error says enough
+            # CPU first: a GPU run's state then resumes anywhere (the optimizer moves its
+            # state to the parameters' device on load)
+            trainer = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        lines = str(e).splitlines()
+        why = next((ln.strip() for ln in lines if "Unsupported global" in ln),
+                   type(e).__name__)
+        raise UserError(f"trainer state {path} is unreadable or not a fusebench checkpoint "
+                        f"(refused by torch.load(weights_only=True): {why[:160]})") from None
+    if not isinstance(trainer, dict) or not {"optimizer", "rng", "step"} <= set(trainer):
+        raise UserError(f"trainer state {path} lacks optimizer/rng/step entries")
+    return trainer
+
+
+def check_resumable(model: torch.nn.Module, out: str | Path) -> None:
+    """Fail now (``UserError``) if ``out``'s latest checkpoint cannot resume ``model``."""
+    ckpt = latest_checkpoint(out)
+    if ckpt is not None:
+        check_fits(model, ckpt / "model.safetensors")
+        _load_trainer_state(ckpt / "trainer_state.pt")
 
 
 def load_checkpoint(out: Path, model, optimizer) -> dict | None:
@@ -225,11 +360,14 @@ def load_checkpoint(out: Path, model, optimizer) -> dict | None:
     if ckpt is None:
         return None
     load_weights(model, ckpt / "model.safetensors")
-    trainer = torch.load(ckpt / "trainer_state.pt", weights_only=True)
-    optimizer.load_state_dict(trainer["optimizer"])
-    torch.set_rng_state(trainer["rng"])
+    trainer = _load_trainer_state(ckpt / "trainer_state.pt")
+    try:
+        optimizer.load_state_dict(trainer["optimizer"])
+        torch.set_rng_state(trainer["rng"])
+        last_eval = json.loads((ckpt / "last_eval.json").read_text())
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as e:
+        raise UserError(f"checkpoint {ckpt} does not fit this run: {e}") from None
     if "cuda_rng" in trainer and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(trainer["cuda_rng"])
-    last_eval = json.loads((ckpt / "last_eval.json").read_text())
-    return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer["elapsed_s"],
+    return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer.get("elapsed_s", 0.0),
             "last_eval": last_eval}

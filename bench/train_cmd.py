@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .config import add_model_args, model_overrides
 from .errors import UserError
+from .io import check_writable_dir
 from .table import print_table
 from .train import TrainConfig
 
@@ -69,7 +70,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .experiment import run_experiment
 
     cfg = train_config(args)
-    out = Path(args.out or Path("runs") / "train" / args.strategy)
+    out = check_writable_dir(args.out or Path("runs") / "train" / args.strategy)
     result = run_experiment(args.strategy, args.preset, model_overrides(args), cfg, args.data,
                             out, resume=args.resume, use_cache=not args.no_cache)
     print_table([{"strategy": args.strategy, **result}])

@@ -66,7 +66,7 @@ def test_synthvqa_reads_with_the_vqa_and_coco_loaders(tmp_path):
     make(tmp_path, seed=0, images=20, workers=1)
     for split, n_images in (("train", 16), ("val", 2), ("test", 2)):
         ex = load_vqa2(tmp_path, split)
-        assert len(ex) == 3 * n_images
+        assert len(ex) == 5 * n_images  # one question per family
         assert all(Path(e.image_path).is_file() and len(e.answers) == 10 for e in ex)
         caps = load_coco_captions(tmp_path, split)
         assert len(caps) == n_images and all(len(c.answers) == 5 for c in caps)

@@ -179,7 +179,9 @@ def test_answers_match_the_scenes(data):
             assert stored[q["question_id"]] == family
             families[family] += 1
     assert set(families) == {"existence", "counting", "attribute", "spatial", "comparison"}
-    assert min(families.values()) >= 30
+    # by default every image gets one question of each family
+    per_image = [sorted(p["family"] for p in im["questions"]) for im in scenes.values()]
+    assert sum(fams == sorted(families) for fams in per_image) >= 0.95 * len(per_image)
 
 
 def test_images_show_the_scenes(data):

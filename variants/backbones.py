@@ -48,7 +48,9 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn
         img_size=image_size, patch_size=patch_size, embed_dim=width, depth=depth,
         num_heads=heads, num_classes=0,
     )
-    if path:
+    if path and not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    if path and not model.pos_embed.is_meta:  # on meta, loading weights is a no-op
         state = load_safetensors(path)
         state = checkpoint_filter_fn(state, model)
         try:
@@ -57,6 +59,11 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn
             raise UserError(f"vision checkpoint {path} does not fit ViT-{size}/{patch_size}: "
                             f"{str(e).splitlines()[1].strip()}") from None
     return model
+
+
+def on_meta() -> bool:
+    """True inside ``with torch.device("meta")`` (where ``from_pretrained`` refuses to run)."""
+    return torch.empty(()).device.type == "meta"
 
 
 def load_safetensors(path: str) -> dict[str, torch.Tensor]:
@@ -78,7 +85,13 @@ def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.M
     if path:
         if not (Path(path) / "config.json").is_file():
             raise UserError(f"text encoder directory {path} has no config.json")
-        return BertModel.from_pretrained(path, add_pooling_layer=False)
+        try:
+            if on_meta():  # the profiler's meta pass: the checkpoint's shapes, no weights
+                return BertModel(BertConfig.from_pretrained(path), add_pooling_layer=False)
+            return BertModel.from_pretrained(path, add_pooling_layer=False)
+        except (OSError, ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserError(f"cannot load text encoder {path}: {first}") from None
     hidden, layers, heads = BERT_SIZES[size]
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,

@@ -16,6 +16,8 @@ from torch import nn
 
 from bench.errors import UserError
 
+from .backbones import on_meta
+
 # name -> (hidden, layers, heads, ffn_dim, word_embed_proj_dim, do_layer_norm_before)
 OPT_SIZES = {
     "micro": (64, 6, 2, 256, 64, True),
@@ -62,6 +64,8 @@ def build_opt(size: str, vocab_size: int = OPT_VOCAB, path: str = "", eos: int =
         raise UserError(f"{path} holds a {kind!r} model; the frozen-LM family needs OPT")
     config = OPTConfig.from_pretrained(path)
     config._attn_implementation = "sdpa"  # FLOP counters see F.scaled_dot_product_attention
+    if on_meta():  # the profiler's meta pass: the checkpoint's shapes, no weights
+        return OPTForCausalLM(config)
     try:
         model, info = OPTForCausalLM.from_pretrained(path, config=config, output_loading_info=True)
     except (OSError, RuntimeError, ValueError) as e:

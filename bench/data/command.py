@@ -25,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"number of images (default {synthvqa.DEFAULT_IMAGES}; 80/10/10 split)")
     m.add_argument("--image-size", type=int, default=synthvqa.DEFAULT_IMAGE_SIZE,
                    help=f"image side in pixels (default {synthvqa.DEFAULT_IMAGE_SIZE})")
-    m.add_argument("--questions-per-image", type=int, default=synthvqa.DEFAULT_QUESTIONS)
+    m.add_argument("--questions-per-image", type=int, default=synthvqa.DEFAULT_QUESTIONS,
+                   help="questions per image (default 5: one per family)")
+    m.add_argument("--max-objects", type=int, default=synthvqa.MAX_OBJECTS,
+                   help=f"most objects in a scene (default {synthvqa.MAX_OBJECTS}; 2..8)")
     m.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     m.add_argument("--force", action="store_true", help="replace existing synthvqa data")
     m.set_defaults(func=run_make)
@@ -48,7 +51,8 @@ def run_make(args: argparse.Namespace) -> int:
     manifest = synthvqa.make(args.out, seed=args.seed, images=args.images,
                              image_size=args.image_size,
                              questions_per_image=args.questions_per_image,
-                             workers=args.workers, force=args.force)
+                             max_objects=args.max_objects, workers=args.workers,
+                             force=args.force)
     seconds = time.perf_counter() - start
     rows = [{"split": s, "images": v["images"], "questions": v["questions"],
              **v["answer_types"]} for s, v in manifest["splits"].items()]

@@ -15,6 +15,8 @@ Text styles: "encoder" gives ``[CLS] question [SEP]`` (BERT-like text encoders);
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,8 +63,7 @@ class AnswerVocab:
         return cls(ranked[:top_k])
 
     def save(self, path: str | Path) -> None:
-        import json
-        import os
+        """JSON list of answers, written atomically."""
         tmp = Path(str(path) + ".tmp")
         tmp.write_text(json.dumps(self.answers, ensure_ascii=False))
         os.replace(tmp, path)

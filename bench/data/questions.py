@@ -16,7 +16,18 @@ from __future__ import annotations
 import itertools
 import random
 
-from .scenes import ATTRS, VALUES, all_descs, count, describe, structures, unique_descs
+from .scenes import (
+    ATTRS,
+    STRUCT_WEIGHT,
+    VALUES,
+    all_descs,
+    count,
+    describe,
+    pick_desc,
+    structures,
+    unique_descs,
+    weighted_order,
+)
 
 FAMILIES = ("existence", "counting", "attribute", "spatial", "comparison")
 SPATIAL_MARGIN = 0.1  # centres must differ by this fraction of the image side
@@ -114,16 +125,25 @@ def question_type(program: dict) -> str:
 
 # ---- samplers: return a program, or None when this scene cannot pose one ------------------
 
-# Samplers draw the yes/no target first and then search (structures, attributes) in random
-# order for a question with that answer, so a scene that cannot say "no" to one structure
-# does not tilt the family towards "yes".
+# Yes/no samplers only pose a question form (structure, compared attribute) when the scene
+# allows both answers, then draw yes or no 50/50: every form is balanced on its own, so the
+# question text cannot tell the answer (e.g. "same size?" is not mostly "yes").
+
+def _either(rng: random.Random, yes: list, no: list):
+    """(answer, choice) with the answer 50/50, or None unless both lists are non-empty."""
+    if not yes or not no:
+        return None
+    want = rng.random() < 0.5
+    return want, rng.choice(yes if want else no)
+
 
 def _exist(rng: random.Random, objs: list[dict], size: int) -> dict | None:
-    want = rng.random() < 0.5
-    for struct in rng.sample(structures(), len(structures())):
-        cands = [d for d in all_descs(struct) if (count(objs, d) > 0) == want]
-        if cands:
-            return {"template": "exist", "desc": rng.choice(cands), "form": rng.randrange(3)}
+    for struct in weighted_order(rng, structures()):
+        descs = all_descs(struct)
+        picked = _either(rng, [d for d in descs if count(objs, d)],
+                         [d for d in descs if not count(objs, d)])
+        if picked:
+            return {"template": "exist", "desc": picked[1], "form": rng.randrange(3)}
     return None
 
 
@@ -135,14 +155,15 @@ def _count(rng: random.Random, objs: list[dict], size: int) -> dict:
         for d in all_descs(struct):
             by_count.setdefault(count(objs, d), {}).setdefault(struct, []).append(d)
     options = by_count[rng.choice(sorted(by_count))]
-    descs = options[rng.choice(sorted(options))]
+    structs = sorted(options)
+    descs = options[rng.choices(structs, weights=[STRUCT_WEIGHT[len(s)] for s in structs])[0]]
     return {"template": "count", "desc": rng.choice(descs), "form": rng.randrange(2)}
 
 
 def _attribute(rng: random.Random, objs: list[dict], size: int) -> dict | None:
     attr, obj = rng.choice(("color", "color", "shape", "shape", "size")), rng.choice(objs)
     cands = unique_descs(objs, obj, exclude=attr)
-    return {"template": "attribute", "attr": attr, "desc": rng.choice(cands),
+    return {"template": "attribute", "attr": attr, "desc": pick_desc(rng, cands),
             "form": rng.randrange(2)} if cands else None
 
 
@@ -164,29 +185,31 @@ def _spatial(rng: random.Random, objs: list[dict], size: int) -> dict | None:
     want, first = rng.random() < 0.5, a[axis] < b[axis]
     names = ("left", "right") if axis == "x" else ("above", "below")
     rel = names[0] if first == want else names[1]
-    return {"template": "relation", "a": rng.choice(da), "b": rng.choice(db), "relation": rel}
+    return {"template": "relation", "a": pick_desc(rng, da), "b": pick_desc(rng, db),
+            "relation": rel}
 
 
 def _comparison(rng: random.Random, objs: list[dict], size: int) -> dict | None:
-    want = rng.random() < 0.5
     if rng.random() < 0.5:
         for attr in rng.sample(("color", "shape"), 2):
             n = {v: count(objs, {attr: v}) for v in VALUES[attr]}
-            pairs = [(x, y) for x, y in itertools.permutations(VALUES[attr], 2)
-                     if (n[x] > n[y]) == want and n[x] + n[y] > 0]
-            if pairs:
-                x, y = rng.choice(pairs)
+            pairs = [(x, y) for x, y in itertools.permutations(VALUES[attr], 2) if n[x] + n[y]]
+            picked = _either(rng, [p for p in pairs if n[p[0]] > n[p[1]]],
+                             [p for p in pairs if n[p[0]] <= n[p[1]]])
+            if picked:
+                x, y = picked[1]
                 return {"template": "more", "x": {attr: x}, "y": {attr: y}}
         return None
     for attr in rng.sample(ATTRS, len(ATTRS)):
-        pairs = [(a, b) for a, b in itertools.permutations(objs, 2)
-                 if (a[attr] == b[attr]) == want]
-        rng.shuffle(pairs)
-        for a, b in pairs:
-            da, db = unique_descs(objs, a, exclude=attr), unique_descs(objs, b, exclude=attr)
-            if da and db:
-                return {"template": "same", "attr": attr, "a": rng.choice(da),
-                        "b": rng.choice(db)}
+        uniq = [unique_descs(objs, o, exclude=attr) for o in objs]
+        pairs = [(objs[i], objs[j], uniq[i], uniq[j])
+                 for i, j in itertools.permutations(range(len(objs)), 2) if uniq[i] and uniq[j]]
+        picked = _either(rng, [p for p in pairs if p[0][attr] == p[1][attr]],
+                         [p for p in pairs if p[0][attr] != p[1][attr]])
+        if picked:
+            _, _, da, db = picked[1]
+            return {"template": "same", "attr": attr, "a": pick_desc(rng, da),
+                    "b": pick_desc(rng, db)}
     return None
 
 

@@ -9,6 +9,7 @@ dicts of attribute -> value; ``describe`` turns them into words.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 
@@ -23,17 +24,21 @@ SIZES = ("small", "large")
 BACKGROUNDS = {"white": (242, 242, 242), "gray": (160, 160, 160), "beige": (222, 208, 178)}
 ATTRS = ("size", "color", "shape")
 VALUES = {"size": SIZES, "color": tuple(COLORS), "shape": SHAPES}
-RADIUS = {"small": 0.075, "large": 0.14}  # fraction of the image side
-MIN_OBJECTS, MAX_OBJECTS = 2, 6
+RADIUS = {"small": 0.08, "large": 0.15}  # fraction of the image side
+MIN_OBJECTS, MAX_OBJECTS = 2, 5
+# Descriptions favour few attributes ("the red object" over "the large red circle"): tiny
+# models learn single concepts within CPU minutes; conjunctions still appear.
+STRUCT_WEIGHT = {0: 1, 1: 6, 2: 3, 3: 1}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
                 "nine", "ten")
 _SUPERSAMPLE = 4
 _JITTER = 12  # +- per colour channel, so "red" is a range of reds
 
 
-def sample_scene(rng: random.Random, image_size: int) -> dict:
-    """Non-overlapping objects (2-6) with uniformly drawn shape, colour and size."""
-    n = rng.randint(MIN_OBJECTS, MAX_OBJECTS)
+def sample_scene(rng: random.Random, image_size: int, max_objects: int = MAX_OBJECTS) -> dict:
+    """Non-overlapping objects (2 to ``max_objects``) with uniformly drawn shape, colour
+    and size."""
+    n = rng.randint(MIN_OBJECTS, max_objects)
     while True:
         objects: list[dict] = []
         for _ in range(n):
@@ -82,11 +87,17 @@ def render(scene: dict, image_size: int, rng: random.Random) -> Image.Image:
 # ---- descriptions --------------------------------------------------------------------------
 
 def matches(obj: dict, desc: dict) -> bool:
-    return all(obj[k] == v for k, v in desc.items())
+    for k, v in desc.items():
+        if obj[k] != v:
+            return False
+    return True
 
 
 def count(objects: list[dict], desc: dict) -> int:
-    return sum(matches(o, desc) for o in objects)
+    n = 0
+    for o in objects:
+        n += matches(o, desc)
+    return n
 
 
 def structures(with_empty: bool = False) -> list[tuple[str, ...]]:
@@ -95,10 +106,22 @@ def structures(with_empty: bool = False) -> list[tuple[str, ...]]:
     return ([()] if with_empty else []) + subsets
 
 
-def all_descs(struct: tuple[str, ...]) -> list[dict]:
-    """Every description with exactly the attributes in ``struct``."""
+def weighted_order(rng: random.Random, structs: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """``structs`` in a random order where fewer attributes tend to come first
+    (weighted sampling without replacement, by ``STRUCT_WEIGHT``)."""
+    return sorted(structs, key=lambda s: -rng.random() ** (1 / STRUCT_WEIGHT[len(s)]))
+
+
+def pick_desc(rng: random.Random, descs: list[dict]) -> dict:
+    """One description, weighted by ``STRUCT_WEIGHT`` of its size."""
+    return rng.choices(descs, weights=[STRUCT_WEIGHT[len(d)] for d in descs])[0]
+
+
+@functools.cache
+def all_descs(struct: tuple[str, ...]) -> tuple[dict, ...]:
+    """Every description with exactly the attributes in ``struct`` (cached: do not mutate)."""
     products = itertools.product(*(VALUES[a] for a in struct))
-    return [dict(zip(struct, vals, strict=True)) for vals in products]
+    return tuple(dict(zip(struct, vals, strict=True)) for vals in products)
 
 
 def unique_descs(objects: list[dict], obj: dict, exclude: str | None = None) -> list[dict]:

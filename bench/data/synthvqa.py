@@ -11,10 +11,14 @@ Layout of ``make(out)``::
     out/tokenizer/                                    word-level tokenizer of the train text
     out/synthvqa.json                                 manifest (written last: "complete")
 
-Defaults (6000 images of 64 px, 3 questions each: 4800/600/600 images, 14400/1800/1800
-questions) generate in well under a minute on 2 cores, let micro models train on CPU in
-minutes, and leave a wide gap between the question-only floor and what seeing the image
-allows (every canonical answer is right for its scene). Everything derives from
+Defaults: 6000 images of 64 px with 2-5 objects and 5 questions each, one per family
+(4800/600/600 images, 24000/3000/3000 questions). They generate in ~15 s of CPU (under a
+minute of wall time even on a busy 2-core machine), fit in memory as one 74 MB uint8 tensor,
+and 64 px keeps micro ViTs (patch 8: 64 tokens) at CPU speed. The question-only floor is
+~45 % VQA accuracy while the canonical answers score 100 %, so the gap a model closes by
+looking is wide; a small reasoner given perfect perception passes 65 % within 4000 steps of
+batch 64 on one CPU core. ``--max-objects`` and ``--images`` trade difficulty and size.
+Everything derives from
 ``random.Random(f"synthvqa:{seed}:{index}")`` per image, so the output is byte-identical
 for a seed whatever the number of worker processes.
 
@@ -36,13 +40,23 @@ from pathlib import Path
 from bench.errors import UserError
 
 from .questions import TEMPLATES, answer, question_type, sample_questions, text
-from .scenes import COLORS, NUMBER_WORDS, SHAPES, SIZES, captions, render, sample_scene
+from .scenes import (
+    COLORS,
+    MAX_OBJECTS,
+    MIN_OBJECTS,
+    NUMBER_WORDS,
+    SHAPES,
+    SIZES,
+    captions,
+    render,
+    sample_scene,
+)
 from .tokenizer import build_tokenizer
 
 VERSION = 1
 DEFAULT_IMAGES = 6000
 DEFAULT_IMAGE_SIZE = 64
-DEFAULT_QUESTIONS = 3
+DEFAULT_QUESTIONS = 5  # one per family
 SPLIT_FRACTIONS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 ANSWER_TYPES = {"yes/no": "yes/no", "number": "number"}  # everything else is "other"
 _DISSENT = ((0, 1, 2), (75, 20, 5))  # how many of 10 annotators disagree, with weights
@@ -121,11 +135,11 @@ def answer_kind(program: dict) -> str:
 
 # ---- one image -----------------------------------------------------------------------------
 
-def make_image(job: tuple[int, int, str, int, int, int, str]) -> dict:
+def make_image(job: tuple[int, int, str, int, int, int, int, str]) -> dict:
     """Scene, image file, questions, annotations and captions for one image (a worker task)."""
-    index, image_id, split, seed, size, n_questions, out = job
+    index, image_id, split, seed, size, n_questions, max_objects, out = job
     rng = random.Random(f"synthvqa:{seed}:{index}")
-    scene = sample_scene(rng, size)
+    scene = sample_scene(rng, size, max_objects)
     objects = scene["objects"]
     programs = sample_questions(rng, objects, size, n_questions)
     caps = captions(scene, rng, size)
@@ -179,7 +193,8 @@ def _prepare(out: Path, force: bool) -> None:
 
 def make(out: str | Path, seed: int = 0, images: int = DEFAULT_IMAGES,
          image_size: int = DEFAULT_IMAGE_SIZE, questions_per_image: int = DEFAULT_QUESTIONS,
-         workers: int | None = None, force: bool = False) -> dict:
+         max_objects: int = MAX_OBJECTS, workers: int | None = None,
+         force: bool = False) -> dict:
     """Generate the dataset under ``out``; returns the manifest (also written as synthvqa.json)."""
     if images < 10:
         raise UserError(f"--images {images}: need at least 10 (train/val/test splits)")
@@ -187,11 +202,13 @@ def make(out: str | Path, seed: int = 0, images: int = DEFAULT_IMAGES,
         raise UserError(f"--image-size {image_size}: must be between 32 and 1024 pixels")
     if not 1 <= questions_per_image <= 10:
         raise UserError(f"--questions-per-image {questions_per_image}: must be 1..10")
+    if not MIN_OBJECTS <= max_objects <= 8:
+        raise UserError(f"--max-objects {max_objects}: must be {MIN_OBJECTS}..8")
     out = Path(out)
     _prepare(out, force)
     sizes = split_sizes(images)
     splits = [s for s, _ in SPLIT_FRACTIONS for _ in range(sizes[s])]
-    jobs = [(i, i + 1, splits[i], seed, image_size, questions_per_image, str(out))
+    jobs = [(i, i + 1, splits[i], seed, image_size, questions_per_image, max_objects, str(out))
             for i in range(images)]
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     if workers > 1:
@@ -233,6 +250,6 @@ def make(out: str | Path, seed: int = 0, images: int = DEFAULT_IMAGES,
                                      "image_size": image_size, "images": records})
     manifest = {"name": "synthvqa", "version": VERSION, "seed": seed, "images": images,
                 "image_size": image_size, "questions_per_image": questions_per_image,
-                "splits": stats}
+                "max_objects": max_objects, "splits": stats}
     write_json(out / "synthvqa.json", manifest, indent=2)
     return manifest

@@ -1,0 +1,227 @@
+"""Bad input through the CLI: exit 2, one clear line, no traceback, nothing left behind.
+
+Each case builds its broken input in a fresh directory (the working directory of the
+command), runs ``fusebench`` in-process, and compares a snapshot of every file under that
+directory and the shared dataset before and after: a failing command creates, changes and
+deletes nothing. Any path that raised instead of a ``UserError`` fails here."""
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.helpers import run_cli
+
+STUDY = {"name": "s", "strategy": "concat", "preset": "tiny", "n_trials": 1,
+         "search_space": {"depth": {"type": "int", "low": 1, "high": 2}}}
+SWEEP = {"name": "w", "preset": "tiny", "profile": {"measure": "never"},
+         "grid": {"strategy": ["concat"], "depth": [1]}}
+TRAIN = ["train", "concat", "--preset", "tiny", "--epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(small_data, tmp_path_factory):
+    """A real 1-epoch concat-tiny run directory (run.json, vocabulary, checkpoint)."""
+    from bench.experiment import run_experiment
+    from bench.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("run")
+    run_experiment("concat", "tiny", {}, TrainConfig(epochs=1, batch_size=32, progress=False),
+                   small_data, out)
+    return out
+
+
+def _yaml(tmp, name, obj):
+    (tmp / name).write_text(obj if isinstance(obj, str) else yaml.safe_dump(obj))
+    return name
+
+
+def _data_copy(tmp, data, edit):
+    shutil.copytree(data, tmp / "data")
+    edit(tmp / "data")
+    return "data"
+
+
+def _run_copy(tmp, run, edit=None):
+    shutil.copytree(run, tmp / "run")
+    if edit:
+        edit(tmp / "run")
+    return "run"
+
+
+def _ckpt(run):
+    return run / (run / "latest").read_text().strip()
+
+
+def _write_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+# (id, needle expected in the one-line error, argv builder(tmp, data, run))
+CASES = [
+    ("unknown-strategy", "unknown strategy 'nope'; valid:",
+     lambda t, d, r: ["profile", "nope"]),
+    ("unknown-preset", "unknown preset 'nope'; valid:",
+     lambda t, d, r: ["profile", "concat", "--preset", "nope"]),
+    ("preset-of-other-family", "preset 'epalm-tiny' is for frozen-lm strategies",
+     lambda t, d, r: ["profile", "concat", "--preset", "epalm-tiny"]),
+    ("too-many-vision-layers", "vision_layers=5: ViT-micro has only 2 layers",
+     lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set", "vision_layers=5"]),
+    ("missing-lm-checkpoint", "language model directory nolm has no config.json",
+     lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set", "lm_path=nolm"]),
+    ("corrupt-text-encoder-config", "cannot load text encoder",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",
+                      f"text_path={_dir_with(t, 'config.json', '{oops')}"]),
+    ("corrupt-vision-checkpoint", "cannot read safetensors checkpoint",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",
+                      f"vision_path={_dir_with(t, 'vit.safetensors', 'garbage')}/vit.safetensors"]),
+    ("set-without-value", "expected KEY=VALUE",
+     lambda t, d, r: ["profile", "concat", "--set", "depth"]),
+    ("set-unknown-key", "unknown config key(s) dept",
+     lambda t, d, r: ["profile", "concat", "--set", "dept=3"]),
+    ("set-wrong-type", "depth='x': expected int",
+     lambda t, d, r: ["profile", "concat", "--set", "depth=x"]),
+    ("image-size-vs-patch", "not divisible by patch_size=16",
+     lambda t, d, r: ["profile", "concat", "--image-size", "100"]),
+    ("zero-depth", "depth=0: must be >= 1",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set", "depth=0"]),
+    ("zero-tokens", "num_tokens=0",
+     lambda t, d, r: ["profile", "jar", "--preset", "tiny", "--set", "num_tokens=0"]),
+    ("width-vs-heads", "not divisible by heads",
+     lambda t, d, r: ["profile", "concat", "--set", "width=60", "--set", "heads=7"]),
+    ("zero-batch", "batch size and repeats must be >= 1",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--batch-size", "0"]),
+    ("bad-device", "device 'gpu': expected cpu, cuda or cuda:N",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--device", "gpu"]),
+    ("zero-epochs", "epochs=0: must be >= 1",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--out", "out", "--epochs", "0"]),
+    ("missing-data-dir", "data directory not found",
+     lambda t, d, r: [*TRAIN, "--data", "nodata", "--out", "out"]),
+    ("corrupt-dataset-json", "not valid JSON",
+     lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: (
+         p / "v2_OpenEnded_mscoco_train_questions.json").write_text("{oops"))]),
+    ("missing-annotations", "no annotations file",
+     lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: (
+         p / "v2_mscoco_val_annotations.json").unlink())]),
+    ("missing-images", "not found in",
+     lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: [
+         f.unlink() for f in sorted((p / "train").iterdir())[:3]])]),
+    ("corrupt-tokenizer", "cannot load a tokenizer",
+     lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: (
+         p / "tokenizer" / "tokenizer.json").write_text("garbage"))]),
+    ("unwritable-out", "is not a directory",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--out", str(_file(t) / "out")]),
+    ("sweep-malformed-yaml", "not valid YAML",
+     lambda t, d, r: ["sweep", _yaml(t, "s.yaml", "name: [oops"), "--out", "out"]),
+    ("sweep-unknown-key", "unknown key(s) gird",
+     lambda t, d, r: ["sweep", _yaml(t, "s.yaml", {**SWEEP, "gird": {}}), "--out", "out"]),
+    ("sweep-grid-not-list", "must be a non-empty list",
+     lambda t, d, r: ["sweep", _yaml(t, "s.yaml", {**SWEEP, "grid": {"strategy": "concat"}}),
+                      "--out", "out"]),
+    ("sweep-bad-train-value", "epochs='many': expected int",
+     lambda t, d, r: ["sweep", _yaml(t, "s.yaml", {**SWEEP, "train": {"epochs": "many"}}),
+                      "--out", "out"]),
+    ("sweep-missing-spec", "sweep spec not found",
+     lambda t, d, r: ["sweep", "none.yaml", "--out", "out"]),
+    ("sweep-unwritable-out", "is not a directory",
+     lambda t, d, r: ["sweep", _yaml(t, "s.yaml", SWEEP), "--out", str(_file(t) / "o")]),
+    ("study-bad-distribution", "type must be one of",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", {**STUDY, "search_space": {
+         "depth": {"type": "gauss"}}}), "--out", "out"]),
+    ("study-bad-sampler", "sampler type 'grid': not one of tpe, random, nsga2",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", {**STUDY, "sampler": {"type": "grid"}}),
+                      "--out", "out"]),
+    ("study-bad-heartbeat", "heartbeat.interval=0: expected an integer >= 1",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", {**STUDY, "heartbeat": {"interval": 0}}),
+                      "--out", "out"]),
+    ("study-missing-data", "data directory not found",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", {**STUDY, "data": "nodata"}),
+                      "--out", "out"]),
+    ("study-bad-storage-url", "cannot open storage 'nosuchdb://x'",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", STUDY), "--storage", "nosuchdb://x",
+                      "--out", "out"]),
+    ("study-unreachable-postgres", "cannot open storage 'postgresql://u:***@127.0.0.1:9/db'",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", STUDY), "--storage",
+                      "postgresql://u:secret@127.0.0.1:9/db", "--out", "out"]),
+    ("study-journal-missing-dir", "journal directory does not exist",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", STUDY), "--storage", "journal:no/j.log",
+                      "--out", "out"]),
+    ("study-zero-trials", "--n-trials must be >= 1",
+     lambda t, d, r: ["study", _yaml(t, "s.yaml", STUDY), "--n-trials", "0", "--out", "out"]),
+    ("evaluate-not-a-run", "is not a run directory (no run.json)",
+     lambda t, d, r: ["evaluate", str(d)]),
+    ("evaluate-no-checkpoint", "has no checkpoint",
+     lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: (p / "latest").unlink())]),
+    ("evaluate-wrong-shape", "does not fit this model: fusion.blocks.2",
+     lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: _write_json(
+         p / "run.json", lambda j: j["overrides"].update(depth=3)))]),
+    ("evaluate-corrupt-safetensors", "is not a readable safetensors file",
+     lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: (
+         _ckpt(p) / "model.safetensors").write_bytes(b"\0garbage" * 8))]),
+    ("evaluate-unknown-split", "no vqa2 file for split 'nope'",
+     lambda t, d, r: ["evaluate", _run_copy(t, r), "--split", "nope"]),
+    ("resume-wrong-shape", "does not fit this model: fusion.blocks.2",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--set", "depth=3",
+                      "--out", _run_copy(t, r)]),
+    ("resume-pickled-code", "refused by torch.load(weights_only=True)",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out", _run_copy(t, r, lambda p: (
+         _ckpt(p) / "trainer_state.pt").write_bytes(pickle.dumps({"step": Evil()})))]),
+]
+
+
+def _dir_with(tmp: Path, name: str, text: str) -> str:
+    (tmp / "ckpt").mkdir(exist_ok=True)
+    (tmp / "ckpt" / name).write_text(text)
+    return "ckpt"
+
+
+def _file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("not a directory")
+    return tmp / "a_file"
+
+
+def _snapshot(*roots: Path) -> dict:
+    """Every path with (size, mtime) for files; directories by existence only (a probe for
+    writability touches a directory's mtime without leaving anything in it)."""
+    return {str(p): None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
+            for root in roots for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.parametrize("name,needle,argv", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_leaves_nothing(name, needle, argv, tmp_path,
+                                                            small_data, trained_run,
+                                                            monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = argv(tmp_path, small_data, trained_run)
+    before = _snapshot(tmp_path, small_data)
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, (code, err[-2000:])
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("fusebench: error: ") and needle in err, err
+    assert "Traceback" not in err + out
+    assert _snapshot(tmp_path, small_data) == before, "the failed command left files behind"
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_there_are_at_least_20_kinds():
+    assert len({c[0] for c in CASES}) >= 20
+
+
+def test_a_trained_run_is_valid_for_the_cases_that_break_it(trained_run):
+    """The fixtures are sound: the unbroken run evaluates."""
+    from bench.experiment import evaluate_run
+
+    assert evaluate_run(trained_run, "val")["val_vqa_acc"] >= 0
+    assert torch.load(_ckpt(trained_run) / "trainer_state.pt", weights_only=True)["step"] > 0
