@@ -60,8 +60,13 @@ class SweepSpec:
     path: Path | None = None
 
     def key(self, point: Point) -> str:
-        spec = {"mode": self.mode, "strategy": point.strategy, "preset": point.preset,
-                "overrides": point.overrides, "seed": point.seed, "profile": self.profile}
+        """The point's identity: its *resolved* config (so an edited preset or default is a
+        new point, never a stale skip), seed, and how it is measured and trained."""
+        from dataclasses import asdict
+
+        cfg = variants.resolve_config(point.strategy, point.preset, point.overrides)
+        spec = {"mode": self.mode, "strategy": point.strategy, "config": asdict(cfg),
+                "seed": point.seed, "profile": self.profile}
         if self.mode == "train":
             spec.update(train=self.train, data=self.data)
         return point_id(spec)

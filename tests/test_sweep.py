@@ -98,3 +98,12 @@ def test_profile_sweep_end_to_end(tmp_path, capsys):
     assert rows[0]["gflops"] < rows[1]["gflops"]  # deeper fusion costs more
     assert (tmp_path / "o" / "results.csv").read_text().startswith("strategy,")
     assert load_spec(path).name == "t"
+
+
+def test_point_identity_is_the_resolved_config():
+    spec = parse_spec({**GOOD, "preset": None, "grids": [{"strategy": ["concat"]},
+                                                         {"strategy": ["concat"], "depth": [12]},
+                                                         {"strategy": ["concat"], "depth": [3]}]})
+    keys = [spec.key(p) for p in spec.points]
+    assert keys[0] == keys[1]  # depth 12 is the default: the same model, the same point
+    assert keys[2] != keys[0]

@@ -55,9 +55,10 @@ _FROZEN = ("frozen-lm",)
 register_preset(Preset(
     name="epalm-tiny",
     description="CPU training: 64 px, patch 8, micro ViT (64 wide, 2 layers) + micro OPT "
-                "(64 wide, 6 layers); [CLS] of both ViT layers into the last 4 LM layers",
+                "(64 wide, 6 layers); [CLS] of both ViT layers into the last 4 LM layers; "
+                "prompt and adapter lr 1e-3 (the paper's 1e-5 is for 350M+ models)",
     overrides=dict(image_size=64, patch_size=8, vision="micro", lm="micro", vision_layers=2,
-                   text_len=16),
+                   text_len=16, prompt_lr=1e-3, adapter_lr=1e-3),
     families=_FROZEN,
     # the input-placement baselines keep their single, final [CLS]
     per_strategy={name: {"vision_layers": 1} for name in ("promptfuse", "magma", "limber")},
