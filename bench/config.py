@@ -8,6 +8,7 @@ dataclass (``variants.config.apply_overrides``).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from .errors import UserError
@@ -39,3 +40,28 @@ def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "image_size", None) is not None:
         overrides["image_size"] = args.image_size
     return overrides
+
+
+def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
+    """A spec file's YAML (``yaml.safe_load``), or one UserError naming the file and line."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{kind} spec not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text()), path
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}") from None
+
+
+def check_keys(raw: Any, valid: set[str], where: str, what: str) -> None:
+    """``raw`` is a mapping whose keys are all in ``valid``."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: {what}")
+    unknown = sorted(set(raw) - valid)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                        f"valid: {', '.join(sorted(valid))}")

@@ -31,10 +31,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import variants
 
+from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .train import TrainConfig
 
@@ -73,23 +72,12 @@ class StudySpec:
 
 
 def load_study_spec(path: str | Path) -> StudySpec:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"study spec not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise UserError(f"{path}: not valid YAML") from None
+    raw, path = read_spec_yaml(path, "study")
     return parse_study_spec(raw, str(path))
 
 
 def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: a study spec must be a mapping")
-    bad = sorted(set(raw) - TOP_KEYS)
-    if bad:
-        raise UserError(f"{where}: unknown key(s) {', '.join(bad)}; valid: "
-                        f"{', '.join(sorted(TOP_KEYS))}")
+    check_keys(raw, TOP_KEYS, where, "a study spec must be a mapping")
     for key in ("name", "strategy"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise UserError(f"{where}: '{key}' must be a non-empty string")

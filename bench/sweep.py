@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import variants
 
+from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .store import ResultStore, point_id
 
@@ -73,15 +72,7 @@ class SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"sweep spec not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise UserError(f"{path}: not valid YAML{where}") from None
+    raw, path = read_spec_yaml(path, "sweep")
     spec = parse_spec(raw, str(path))
     spec.path = path
     return spec
@@ -89,12 +80,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 
 def parse_spec(raw: Any, where: str = "sweep") -> SweepSpec:
     """Validate a spec dict; every problem is one UserError naming the key and the fix."""
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: a sweep spec must be a mapping with name and grid(s)")
-    unknown = sorted(set(raw) - TOP_KEYS)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                        f"valid: {', '.join(sorted(TOP_KEYS))}")
+    check_keys(raw, TOP_KEYS, where, "a sweep spec must be a mapping with name and grid(s)")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or "/" in name:
         raise UserError(f"{where}: 'name' must be a non-empty string without '/'")
