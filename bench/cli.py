@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import UserError
@@ -17,7 +18,11 @@ COMMAND_MODULES = [
     "bench.commands",  # list, describe
     "bench.profile_cmd",
     "bench.sweep_cmd",
+    "bench.train_cmd",  # train, evaluate
+    "bench.study_run",  # study
     "bench.compare",  # compare (JAR paper's FLOPs tables)
+    "bench.pretrain",
+    "bench.data.command",  # data make|baselines|info
 ]
 
 
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"fusebench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("fusebench: interrupted", file=sys.stderr)
         return 130

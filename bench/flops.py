@@ -150,5 +150,17 @@ def component_flops(count: FlopCount, components: dict[str, nn.Module], model: n
     out = {}
     for role, module in components.items():
         out[role] = count.by_module.get(names[module], 0)
+    # modules owned by one role but run inside another's (eP-ALM adapters in LM blocks)
+    embedded = getattr(model, "embedded_components", dict)()
+    for role, modules in embedded.items():
+        for module in modules:
+            flops = count.by_module.get(names[module], 0)
+            host = next(r for r, m in components.items() if _inside(names[module], names[m]))
+            out[host] -= flops
+            out[role] = out.get(role, 0) + flops
     out["other"] = count.total - sum(out.values())
     return out
+
+
+def _inside(name: str, parent: str) -> bool:
+    return parent == "" or name == parent or name.startswith(parent + ".")

@@ -72,3 +72,13 @@ JAR_TABLE_TITLES = {
 
 # The row every "ratio to JAR" is taken against (the Base model, 38.9 GF).
 JAR_REFERENCE = ("2", "Ours")
+
+# eP-ALM: Shukor, Dancette, Cord 2023 (arXiv 2303.11403), VQAv2 accuracy (%) with
+# OPT-350M + ViT-B/16 unless noted; keyed by our strategy names.
+EPALM_SOURCE = "Shukor, Dancette & Cord 2023, eP-ALM, arXiv 2303.11403"
+EPALM_VQA2 = {
+    "epalm_lin": 30.72, "epalm_pt": 31.27, "epalm": 33.08, "epalm_ada": 34.34,
+    "epalm_pt_l": 43.6,  # OPT-6.7B + ViT-L, ~4M trainable params (0.06 %)
+    "finetune": 31.79, "promptfuse": 18.82, "magma": 23.3, "limber": 10.75,
+}
+EPALM_PT_L_TRAINABLE = {"params_trainable": 4.24e6, "trainable_pct": 0.061}

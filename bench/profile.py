@@ -56,8 +56,8 @@ def param_counts(model: torch.nn.Module) -> dict[str, float]:
         "params_trainable": trainable,
         "trainable_pct": 100.0 * trainable / total if total else 0.0,
     }
-    for role, module in model.components().items():
-        row[f"params_{role}"] = sum(p.numel() for p in module.parameters())
+    for role, counts in model.component_parameters().items():  # embedded modules moved
+        row[f"params_{role}"] = counts["total"]
     return row
 
 
@@ -77,6 +77,7 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
     row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
                            "preset": spec.preset or ""}
     row.update({f"cfg.{k}": v for k, v in asdict(meta.cfg).items()})
+    row["fusion_depth"] = getattr(meta.cfg, "fusion_depth", None)
     row.update(param_counts(meta))
 
     fcm = count_flop_counter_mode(meta, meta.dummy_batch(1, "meta"))

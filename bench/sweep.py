@@ -195,13 +195,24 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
 
 
 def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
+    """Profile the point; in train mode, profile the model as trained on the data (its
+    vocabulary, answer count and checkpoints), then train and evaluate it."""
     from .profile import ProfileSpec, profile
 
     settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile}
-    row = profile(ProfileSpec(point.strategy, point.preset, point.overrides, seed=point.seed,
+    overrides, prepared = point.overrides, None
+    if spec.mode == "train":
+        from .experiment import prepare
+
+        prepared = prepare(point.strategy, point.preset, point.overrides, spec.data)
+        overrides = prepared[0]
+    row = profile(ProfileSpec(point.strategy, point.preset, overrides, seed=point.seed,
                               **settings))
     if spec.mode == "train":
-        from .experiment import train_point
+        from .experiment import run_experiment
+        from .train import TrainConfig
 
-        row.update(train_point(spec, point, out_dir / "points" / spec.key(point)))
+        cfg = TrainConfig(**{"progress": False, **spec.train, "seed": point.seed})
+        row.update(run_experiment(point.strategy, point.preset, overrides, cfg, spec.data,
+                                  out_dir / "points" / spec.key(point), prepared=prepared))
     return row

@@ -16,7 +16,7 @@ def tiny_row():
 
 def test_counters_agree_within_2_percent_on_every_strategy():
     for info in variants.list_strategies():
-        preset = "tiny" if info.family == "encoder-fusion" else None
+        preset = "tiny" if info.family == "encoder-fusion" else "epalm-tiny"
         row = profile(ProfileSpec(info.name, preset, batch_size=1, repeats=1, warmup=0,
                                   measure="always"))
         assert row["flops_agree_pct"] < 2.0, (info.name, row["flops_agree_pct"])

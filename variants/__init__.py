@@ -4,6 +4,8 @@ from . import (  # noqa: F401  (registration side effects)
     concat,
     cotok,
     cross_attn,
+    epalm,
+    epalm_baselines,
     flamingo,
     jar,
     perceiver,

@@ -21,6 +21,12 @@ from .registry import register_strategy
 class ConcatConfig(EncoderFusionConfig):
     depth: int = knob(12, "joint transformer layers over [image; text] tokens", minimum=1)
 
+    @property
+    def fusion_depth(self) -> int:
+        """Fusion layers in total (joint layers);
+        the depth axis of the FLOPs-scaling plot."""
+        return self.depth
+
     def validate(self) -> None:
         super().validate()
         check_positive(depth=self.depth)

@@ -34,6 +34,12 @@ class CotokConfig(EncoderFusionConfig):
     learner_hidden: int = knob(0, "TokenLearner scoring-MLP width (0 = mlp_ratio x width)",
                                minimum=0)
 
+    @property
+    def fusion_depth(self) -> int:
+        """Fusion layers in total (transformer layers over pooled + text tokens);
+        the depth axis of the FLOPs-scaling plot."""
+        return self.fusion_layers
+
     def validate(self) -> None:
         super().validate()
         check_positive(num_tokens=self.num_tokens)

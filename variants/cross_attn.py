@@ -25,6 +25,12 @@ class CrossAttnConfig(EncoderFusionConfig):
     depth: int = knob(6, "fusion layers (self-attn, cross-attn to image, MLP); ALBEF: 6",
                       minimum=1)
 
+    @property
+    def fusion_depth(self) -> int:
+        """Fusion layers in total (fusion layers);
+        the depth axis of the FLOPs-scaling plot."""
+        return self.depth
+
     def validate(self) -> None:
         super().validate()
         check_positive(depth=self.depth)

@@ -37,6 +37,12 @@ class FlamingoConfig(EncoderFusionConfig):
                             minimum=1)
     gate_init: float = knob(0.0, "initial tanh-gate values (Flamingo: 0, image path closed)")
 
+    @property
+    def fusion_depth(self) -> int:
+        """Fusion layers in total (text self-attention layers, each with a gated cross-attention);
+        the depth axis of the FLOPs-scaling plot."""
+        return self.depth
+
     def validate(self) -> None:
         super().validate()
         check_positive(num_tokens=self.num_tokens, resampler_depth=self.resampler_depth,

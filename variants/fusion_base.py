@@ -73,15 +73,13 @@ class EncoderFusionModel(FusionModel):
         self.fusion = make_fusion(cfg, self.image_encoder.dim, self.text_encoder.dim)
         self.head = ClassifierHead(cfg.width, cfg.num_answers)
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """Image tokens; what the frozen-feature cache stores under ``image_features['tokens']``."""
-        return self.image_encoder(images)
+    def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image-encoder outputs; what the frozen-feature cache stores per image."""
+        return {"tokens": self.image_encoder(images)}
 
     def forward(self, batch: Batch) -> Output:
-        if batch.image_features is not None:
-            image_tokens = batch.image_features["tokens"]
-        else:
-            image_tokens = self.encode_image(batch.images)
+        features = batch.image_features or self.encode_image(batch.images)
+        image_tokens = features["tokens"]
         text_tokens = self.text_encoder(batch.input_ids, batch.attention_mask)
         pooled = self.fusion(image_tokens, text_tokens, batch.attention_mask)
         logits = self.head(pooled)

@@ -71,6 +71,26 @@ class FusionModel(nn.Module):
         """Sub-modules by role, for the profiler's breakdown (image/text encoder, fusion, head)."""
         return {name: getattr(self, name) for name in COMPONENTS if getattr(self, name, None)}
 
+    def embedded_components(self) -> dict[str, list[nn.Module]]:
+        """Modules that belong to a role but are registered (and run) inside another role's
+        module, e.g. eP-ALM's adapters (fusion) inside the LM's blocks (head). The profiler
+        moves their parameters and FLOPs to the role named here. Default: none."""
+        return {}
+
+    def component_parameters(self) -> dict[str, dict[str, int]]:
+        """Total and trainable parameter counts per role, embedded modules moved to the role
+        that owns them."""
+        owned = {id(p): role for role, mods in self.embedded_components().items()
+                 for m in mods for p in m.parameters()}
+        out = {}
+        for role, module in self.components().items():
+            params = [p for p in module.parameters() if owned.get(id(p), role) == role]
+            params += [p for m in self.embedded_components().get(role, []) for p in m.parameters()
+                       if not any(p is q for q in params)]
+            out[role] = {"total": sum(p.numel() for p in params),
+                         "trainable": sum(p.numel() for p in params if p.requires_grad)}
+        return out
+
     def train(self, mode: bool = True) -> FusionModel:
         """Like nn.Module.train, but frozen sub-modules (``frozen = True``) stay in eval."""
         super().train(mode)
@@ -78,6 +98,15 @@ class FusionModel(nn.Module):
             if getattr(module, "frozen", False):
                 module.eval()
         return self
+
+    def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Image-encoder outputs that ``forward`` reads from ``batch.image_features`` when
+        present; the feature cache stores them once per image when the encoder is frozen."""
+        raise NotImplementedError
+
+    def image_encoder_frozen(self) -> bool:
+        encoder = getattr(self, "image_encoder", None)
+        return encoder is not None and not any(p.requires_grad for p in encoder.parameters())
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -58,6 +58,12 @@ class JarConfig(EncoderFusionConfig):
     learner_hidden: int = knob(0, "TokenLearner scoring-MLP width for resampling=spatial "
                                "(0 = mlp_ratio x width)", minimum=0)
 
+    @property
+    def fusion_depth(self) -> int:
+        """Fusion layers in total (standard transformer layers over the latents);
+        the depth axis of the FLOPs-scaling plot."""
+        return self.fusion_layers
+
     def validate(self) -> None:
         super().validate()
         check_positive(iterations=self.iterations, num_tokens=self.num_tokens)

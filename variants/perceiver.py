@@ -27,6 +27,12 @@ class PerceiverConfig(EncoderFusionConfig):
     self_per_cross: int = knob(8, "latent self-attention layers after each cross-attention",
                                minimum=0)
 
+    @property
+    def fusion_depth(self) -> int:
+        """Fusion layers in total (cross-attention reads plus latent self-attention layers);
+        the depth axis of the FLOPs-scaling plot."""
+        return self.iterations * (1 + self.self_per_cross)
+
     def validate(self) -> None:
         super().validate()
         check_positive(num_tokens=self.num_tokens, iterations=self.iterations)

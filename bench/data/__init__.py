@@ -1,0 +1,34 @@
+"""Data for training and evaluation: the built-in synthvqa task, loaders for real layouts,
+the tokenizer, tensorised datasets producing ``Batch``, and accuracy floors.
+
+Where things live:
+- ``synthvqa`` (+ ``scenes``, ``questions``): ``make(out, seed)`` writes the built-in data in
+  the VQA v2 / COCO-caption layouts (``fusebench data make synthvqa``).
+- ``loaders``: ``load_examples(root, split, task="vqa"|"caption")`` -> ``list[Example]`` for
+  VQA v2, GQA and COCO captions (layout auto-detected); ``UserError`` on broken data.
+- ``tokenizer``: ``build_tokenizer(texts)`` (word level, fixed special ids) and
+  ``load_tokenizer(path)`` for any local tokenizer directory.
+- ``dataset``: ``load_vqa_data(root, image_size=..., text_len=...)`` -> ``VQAData`` with
+  ``.train/.val/.test`` ``VQADataset`` splits, ``.tokenizer`` and ``.vocab``
+  (``AnswerVocab``; set ``cfg.num_answers = len(vocab)``, ``cfg.text_vocab_size =
+  len(tokenizer)``). ``split.loader(batch_size, shuffle, seed)`` yields ``Batch``;
+  ``with_index=True`` yields ``(indices, Batch)`` for looking up ``split.examples[i]``
+  (question_id, the raw human answers) at evaluation.
+- ``baselines``: ``floors(root, seed)`` -> majority / type-prior / question-only accuracy
+  rows (``fusebench data baselines``), to print beside every model accuracy.
+
+Metrics are in ``bench.metrics``: ``vqa_accuracy``/``vqa_report`` (official VQA v2),
+``exact_match`` (eP-ALM) and ``captions.caption_metrics`` (pycocoevalcap).
+"""
+
+from .baselines import floors
+from .dataset import AnswerVocab, VQAData, VQADataset, load_vqa_data, soft_scores
+from .loaders import Example, detect_format, load_examples
+from .synthvqa import make as make_synthvqa
+from .tokenizer import build_tokenizer, load_tokenizer
+
+__all__ = [
+    "AnswerVocab", "Example", "VQAData", "VQADataset", "build_tokenizer", "detect_format",
+    "floors", "load_examples", "load_tokenizer", "load_vqa_data", "make_synthvqa",
+    "soft_scores",
+]

@@ -1,0 +1,183 @@
+"""Accuracy floors: what a model gets without looking at the image.
+
+- majority: the most common training answer for every question;
+- type prior: the most common training answer of the question's type ("how many", "is the");
+- question-only: a seeded MLP on bag-of-words + bigram features of the question alone,
+  trained with VQA soft targets over the training answer vocabulary.
+
+All are scored with the official VQA accuracy (``bench.metrics.vqa``), so a model's accuracy
+can always be printed next to the floor it has to clear. ``floors`` caches its rows in
+``<data>/baselines.json`` (keyed by seed and the question files' sizes and mtimes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.metrics.vqa import normalize_answer, vqa_report
+
+from .dataset import AnswerVocab, soft_scores
+from .loaders import Example, _resolve, detect_format, load_examples
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def _words(question: str) -> list[str]:
+    w = _WORD.findall(question.lower())
+    return w + [f"{a}_{b}" for a, b in zip(w, w[1:], strict=False)]
+
+
+def majority(train: Sequence[Example]) -> str:
+    """The most common canonical training answer (normalised)."""
+    return Counter(normalize_answer(e.answer) for e in train).most_common(1)[0][0]
+
+
+def type_prior(train: Sequence[Example]) -> dict[str, str]:
+    """Most common canonical answer per question type."""
+    per: dict[str, Counter] = defaultdict(Counter)
+    for e in train:
+        per[e.question_type][normalize_answer(e.answer)] += 1
+    return {t: c.most_common(1)[0][0] for t, c in per.items()}
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Run torch ops on ``n`` threads. This model is small: one thread is as fast on an idle
+    machine and many times faster on a busy one (two threads spin-waiting for a core)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class _BagMLP(nn.Module):
+    """Multi-hot features -> hidden -> answers; the first layer as an EmbeddingBag (a sum of
+    the present features' rows equals a Linear layer on the multi-hot vector, far cheaper)."""
+
+    def __init__(self, features: int, hidden: int, answers: int):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(features, hidden, mode="sum")
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, answers))
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self.head(self.bag(ids, offsets) + self.bias)
+
+
+class QuestionOnly:
+    """Bag-of-words (+ bigrams) MLP from question text to an answer (no image)."""
+
+    def __init__(self, train: Sequence[Example], seed: int = 0, epochs: int = 15,
+                 hidden: int = 256, top_k: int = 3129, max_features: int = 5000,
+                 min_steps: int = 400, batch_size: int = 256):
+        counts = Counter(w for e in train for w in set(_words(e.question)))
+        feats = sorted(counts, key=lambda w: (-counts[w], w))[:max_features]
+        self.features = {w: i for i, w in enumerate(feats)}
+        self.vocab = AnswerVocab.build(train, top_k)
+        gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self.net = _BagMLP(len(self.features), hidden, len(self.vocab))
+        x = self._feature_ids([e.question for e in train])
+        y = torch.zeros(len(train), len(self.vocab))
+        for i, e in enumerate(train):
+            for a, s in soft_scores(e.answers).items():
+                if a in self.vocab.index:
+                    y[i, self.vocab.index[a]] = s
+        opt = torch.optim.AdamW(self.net.parameters(), lr=1e-3, weight_decay=1e-4)
+        self.net.train()
+        per_epoch = -(-len(train) // batch_size)
+        with _threads(1):
+            for _ in range(max(epochs, -(-min_steps // per_epoch))):  # small data: more epochs
+                for idx in torch.randperm(len(train), generator=gen).split(batch_size):
+                    loss = nn.functional.binary_cross_entropy_with_logits(
+                        self.net(*self._bag(x, idx)), y[idx], reduction="sum") / len(idx)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        self.net.eval()
+
+    def _feature_ids(self, questions: Sequence[str]) -> list[torch.Tensor]:
+        return [torch.tensor(sorted({self.features[w] for w in _words(q) if w in self.features}),
+                             dtype=torch.long) for q in questions]
+
+    @staticmethod
+    def _bag(x: list[torch.Tensor], idx) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [x[i] for i in idx.tolist()]
+        offsets = torch.tensor([0, *(len(r) for r in rows[:-1])]).cumsum(0)
+        return torch.cat(rows), offsets
+
+    @torch.no_grad()
+    def predict(self, questions: Sequence[str]) -> list[str]:
+        x = self._feature_ids(questions)
+        best = self.net(*self._bag(x, torch.arange(len(x)))).argmax(-1)
+        return [self.vocab[i] for i in best.tolist()]
+
+
+def evaluate_floors(train: Sequence[Example], evals: dict[str, Sequence[Example]],
+                    seed: int = 0) -> list[dict]:
+    """One row per (baseline, split): accuracy, exact match and per answer type in [0, 1]."""
+    most = majority(train)
+    prior = type_prior(train)
+    blind = QuestionOnly(train, seed=seed)
+    predictors = {
+        "majority": lambda exs: [most] * len(exs),
+        "type-prior": lambda exs: [prior.get(e.question_type, most) for e in exs],
+        "question-only": lambda exs: blind.predict([e.question for e in exs]),
+    }
+    rows = []
+    for name, predict in predictors.items():
+        for split, exs in evals.items():
+            preds = dict(zip((e.question_id for e in exs), predict(exs), strict=True))
+            rep = vqa_report(preds, exs)
+            rows.append({"baseline": name, "split": split, "accuracy": rep["accuracy"],
+                         "exact_match": rep["exact_match"], "n": rep["n"],
+                         **{f"acc[{k}]": v for k, v in rep["per_answer_type"].items()},
+                         "seed": seed})
+    return rows
+
+
+def _signature(root: Path, splits: Sequence[str]) -> list:
+    fmt = detect_format(root)
+    sig = []
+    for s in splits:
+        path = _resolve(root, s, fmt)[1]
+        st = path.stat()
+        sig.append([str(path.name), st.st_size, int(st.st_mtime)])
+    return sig
+
+
+def floors(root: str | Path, seed: int = 0, train_split: str = "train",
+           eval_splits: Sequence[str] = ("val", "test"), cache: bool = True) -> list[dict]:
+    """Floors for the dataset at ``root`` (cached in ``root/baselines.json`` when writable)."""
+    root = Path(root)
+    splits = [train_split, *eval_splits]
+    key = json.dumps({"seed": seed, "files": _signature(root, splits), "version": 1})
+    path = root / "baselines.json"
+    if cache and path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            if stored.get("key") == key:
+                return stored["rows"]
+        except (json.JSONDecodeError, OSError, AttributeError):
+            pass  # unreadable cache: recompute
+    exs = {s: load_examples(root, s) for s in splits}
+    rows = evaluate_floors(exs[train_split], {s: exs[s] for s in eval_splits}, seed)
+    if cache:
+        try:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps({"key": key, "rows": rows}, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # read-only data directory: no cache
+    return rows

@@ -1,0 +1,109 @@
+"""``fusebench data make|baselines|info``: build the built-in dataset, print accuracy floors,
+describe a data directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from bench.errors import UserError
+from bench.table import print_table
+
+from . import synthvqa
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="built-in dataset, accuracy floors, data summaries")
+    dsub = p.add_subparsers(dest="data_command", required=True, parser_class=type(p))
+
+    m = dsub.add_parser("make", help="generate a built-in dataset (synthvqa)")
+    m.add_argument("name", choices=("synthvqa",))
+    m.add_argument("--out", required=True, help="output directory (new or empty)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--images", type=int, default=synthvqa.DEFAULT_IMAGES,
+                   help=f"number of images (default {synthvqa.DEFAULT_IMAGES}; 80/10/10 split)")
+    m.add_argument("--image-size", type=int, default=synthvqa.DEFAULT_IMAGE_SIZE,
+                   help=f"image side in pixels (default {synthvqa.DEFAULT_IMAGE_SIZE})")
+    m.add_argument("--questions-per-image", type=int, default=synthvqa.DEFAULT_QUESTIONS)
+    m.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    m.add_argument("--force", action="store_true", help="replace existing synthvqa data")
+    m.set_defaults(func=run_make)
+
+    b = dsub.add_parser("baselines", help="majority / type-prior / question-only accuracy floors")
+    b.add_argument("--data", required=True, help="dataset directory (synthvqa, VQA v2 or GQA)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the question-only model")
+    b.add_argument("--no-cache", action="store_true", help="recompute, ignore baselines.json")
+    b.add_argument("--format", choices=("table", "json"), default="table")
+    b.set_defaults(func=run_baselines)
+
+    i = dsub.add_parser("info", help="splits, sizes and vocabularies of a dataset directory")
+    i.add_argument("--data", required=True)
+    i.add_argument("--format", choices=("table", "json"), default="table")
+    i.set_defaults(func=run_info)
+
+
+def run_make(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    manifest = synthvqa.make(args.out, seed=args.seed, images=args.images,
+                             image_size=args.image_size,
+                             questions_per_image=args.questions_per_image,
+                             workers=args.workers, force=args.force)
+    seconds = time.perf_counter() - start
+    rows = [{"split": s, "images": v["images"], "questions": v["questions"],
+             **v["answer_types"]} for s, v in manifest["splits"].items()]
+    print_table(rows)
+    print(f"\nsynthvqa seed {args.seed}: {args.images} images of {args.image_size} px "
+          f"written to {args.out} in {seconds:.1f} s")
+    return 0
+
+
+def run_baselines(args: argparse.Namespace) -> int:
+    from .baselines import floors
+
+    rows = floors(args.data, seed=args.seed, cache=not args.no_cache)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = []
+    for r in rows:
+        row = {"baseline": r["baseline"], "split": r["split"],
+               "VQA acc %": round(100 * r["accuracy"], 2),
+               "exact match %": round(100 * r["exact_match"], 2)}
+        row.update({f"{k[4:-1]} %": round(100 * v, 2) for k, v in r.items()
+                    if k.startswith("acc[")})
+        row.update({"questions": r["n"], "seed": r["seed"]})
+        table.append(row)
+    print_table(table)
+    print("\nFloors: answers chosen without the image, scored with the official VQA accuracy.")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from .dataset import AnswerVocab, default_tokenizer
+    from .loaders import available_splits, detect_format, load_examples
+
+    fmt = detect_format(args.data)
+    order = ("train", "val", "test")
+    splits = sorted(available_splits(args.data, fmt),
+                    key=lambda s: (next((i for i, o in enumerate(order) if s.startswith(o)), 3), s))
+    if not splits:
+        raise UserError(f"{args.data}: no splits found")
+    examples = {s: load_examples(args.data, s, fmt=fmt) for s in splits}
+    train_name = next((s for s in splits if s.startswith("train")), splits[0])
+    tok = default_tokenizer(args.data, examples[train_name])
+    rows = []
+    for s, exs in examples.items():
+        lengths = [len(ids) for ids in tok([e.question for e in exs])["input_ids"]]
+        rows.append({"split": s, "format": fmt, "questions": len(exs),
+                     "images": len({e.image_id for e in exs}),
+                     "answers/question": max(len(e.answers) for e in exs),
+                     "max question tokens": max(lengths),
+                     "distinct answers": len(AnswerVocab.build(exs, 10**9))})
+    if args.format == "json":
+        print(json.dumps({"splits": rows, "tokenizer_size": len(tok)}, indent=2))
+    else:
+        print_table(rows)
+        print(f"\ntokenizer: {len(tok)} tokens; 'max question tokens' counts [CLS]/[SEP] "
+              "(set text_len at least that high to avoid truncation)")
+    return 0

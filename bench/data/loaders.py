@@ -1,0 +1,243 @@
+"""Readers for the dataset layouts a user points at, all returning ``Example`` records.
+
+- VQA v2: ``v2_OpenEnded_mscoco_<split>_questions.json`` + ``v2_mscoco_<split>_annotations.json``
+  (in DIR, DIR/questions or DIR/annotations) and images in DIR/<split> or DIR/images/<split>
+  whose names end in the image id (``COCO_train2014_000000000009.jpg``). synthvqa uses it too.
+- COCO captions: ``captions_<split>.json`` (images + annotations), images as above.
+- GQA: ``<split>_balanced_questions.json`` ({question id: {imageId, question, answer, ...}})
+  and DIR/images/<imageId>.jpg.
+
+"train"/"val"/"test" also find the official split names (train2014, val2014, testdev).
+Any problem with the files (missing, not JSON, missing keys, images absent) is a
+``UserError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import UserError
+
+FORMATS = ("vqa2", "gqa", "coco-captions")
+_SUBDIRS = ("", "questions", "annotations", "Questions", "Annotations")
+_ALIASES = {"train": ("train", "train2014"), "val": ("val", "val2014"),
+            "test": ("test", "testdev", "test-dev2015", "test2015")}
+_PATTERNS = {
+    "vqa2": "v2_OpenEnded_mscoco_{}_questions.json",
+    "gqa": "{}_balanced_questions.json",
+    "coco-captions": "captions_{}.json",
+}
+_IMAGE_RE = re.compile(r"(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question (or, for captioning, one image) with everything evaluation needs.
+
+    answers: the raw human answers (10 for VQA v2, 1 for GQA; the reference captions for
+    captioning). answer: the canonical one (VQA's multiple_choice_answer, GQA's answer,
+    the first caption), used as the generative target and for exact match."""
+
+    question_id: int | str
+    image_id: int | str
+    image_path: str
+    question: str
+    answers: tuple[str, ...]
+    answer: str
+    question_type: str = ""
+    answer_type: str = ""
+    source: str = ""
+
+
+def read_json(path: Path):
+    if not path.is_file():
+        raise UserError(f"missing file: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _field(obj, key: str, path: Path, where: str):
+    if not isinstance(obj, dict) or key not in obj:
+        raise UserError(f"{path}: {where} lacks key {key!r}")
+    return obj[key]
+
+
+def _find(root: Path, name: str) -> Path | None:
+    for sub in _SUBDIRS:
+        if (root / sub / name).is_file():
+            return root / sub / name
+    return None
+
+
+def available_splits(root: str | Path, fmt: str) -> list[str]:
+    """Split names present under ``root`` for a format (e.g. ["train2014", "val2014"])."""
+    prefix, suffix = _PATTERNS[fmt].split("{}")
+    root = Path(root)
+    found = {p.name[len(prefix): len(p.name) - len(suffix)] for sub in _SUBDIRS
+             if (root / sub).is_dir() for p in (root / sub).glob(_PATTERNS[fmt].format("*"))}
+    return sorted(found)
+
+
+def _resolve(root: Path, split: str, fmt: str) -> tuple[str, Path]:
+    for name in (split, *_ALIASES.get(split, ())):
+        path = _find(root, _PATTERNS[fmt].format(name))
+        if path is not None:
+            return name, path
+    have = ", ".join(available_splits(root, fmt)) or "none"
+    raise UserError(f"no {fmt} file for split {split!r} under {root} "
+                    f"(looked for {_PATTERNS[fmt].format(split)}); available splits: {have}")
+
+
+def detect_format(root: str | Path, task: str = "vqa") -> str:
+    """Which layout ``root`` holds: vqa2 or gqa for task "vqa", coco-captions for "caption"."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"data directory not found: {root}")
+    candidates = ("vqa2", "gqa") if task == "vqa" else ("coco-captions",)
+    for fmt in candidates:
+        if available_splits(root, fmt):
+            return fmt
+    wanted = "VQA v2 or GQA question" if task == "vqa" else "COCO caption"
+    raise UserError(f"{root} holds no {wanted} files; create the built-in data with "
+                    f"`fusebench data make synthvqa --out {root}`")
+
+
+def _image_dir(root: Path, split: str, image_dir: str | Path | None) -> Path:
+    if image_dir is not None:
+        candidates = [Path(image_dir)]
+    else:
+        candidates = [root / split, root / "images" / split, root / "images"]
+    for d in candidates:
+        if d.is_dir():
+            return d
+    raise UserError(f"image directory for split {split!r} not found "
+                    f"(looked in {', '.join(map(str, candidates))})")
+
+
+def _check_images(paths: Iterable[str], source: Path, image_dir: Path) -> None:
+    missing = [p for p in dict.fromkeys(paths) if not Path(p).is_file()]
+    if missing:
+        raise UserError(f"{len(missing)} image(s) referenced by {source} are missing from "
+                        f"{image_dir} (e.g. {Path(missing[0]).name})")
+
+
+def _index_by_id(image_dir: Path) -> dict[int, str]:
+    """Image files by the integer id their names end in (COCO and synthvqa naming)."""
+    out = {}
+    for entry in image_dir.iterdir():
+        m = _IMAGE_RE.search(entry.name)
+        if m:
+            out[int(m.group(1))] = str(entry)
+    return out
+
+
+def load_vqa2(root: str | Path, split: str, image_dir: str | Path | None = None) -> list[Example]:
+    """VQA v2 questions joined with their annotations (10 answers each)."""
+    root = Path(root)
+    name, qpath = _resolve(root, split, "vqa2")
+    apath = _find(root, f"v2_mscoco_{name}_annotations.json")
+    if apath is None:
+        raise UserError(f"VQA v2 split {name!r} has questions but no annotations file "
+                        f"v2_mscoco_{name}_annotations.json under {root}")
+    questions = _field(read_json(qpath), "questions", qpath, "the file")
+    annotations = _field(read_json(apath), "annotations", apath, "the file")
+    by_qid = {}
+    for i, a in enumerate(annotations):
+        by_qid[_field(a, "question_id", apath, f"annotation {i}")] = a
+    images = _image_dir(root, name, image_dir)
+    index = _index_by_id(images)
+    out = []
+    for i, q in enumerate(questions):
+        qid = _field(q, "question_id", qpath, f"question {i}")
+        image_id = _field(q, "image_id", qpath, f"question {i}")
+        if qid not in by_qid:
+            raise UserError(f"{apath}: no annotation for question_id {qid}")
+        a = by_qid[qid]
+        answers = tuple(_field(x, "answer", apath, f"an answer of question {qid}")
+                        for x in _field(a, "answers", apath, f"annotation {qid}"))
+        if image_id not in index:
+            raise UserError(f"image {image_id} (question {qid} in {qpath.name}) not found in "
+                            f"{images}")
+        out.append(Example(
+            question_id=qid, image_id=image_id, image_path=index[image_id],
+            question=_field(q, "question", qpath, f"question {i}"), answers=answers,
+            answer=_field(a, "multiple_choice_answer", apath, f"annotation {qid}"),
+            question_type=a.get("question_type", ""), answer_type=a.get("answer_type", ""),
+            source="vqa2"))
+    return out
+
+
+def load_coco_captions(root: str | Path, split: str,
+                       image_dir: str | Path | None = None) -> list[Example]:
+    """One Example per image: ``answers`` = its reference captions, ``question`` empty."""
+    root = Path(root)
+    name, path = _resolve(root, split, "coco-captions")
+    data = read_json(path)
+    images = _image_dir(root, name, image_dir)
+    caps: dict[int, list[str]] = {}
+    for i, a in enumerate(_field(data, "annotations", path, "the file")):
+        caps.setdefault(_field(a, "image_id", path, f"annotation {i}"), []).append(
+            _field(a, "caption", path, f"annotation {i}"))
+    out = []
+    for i, img in enumerate(_field(data, "images", path, "the file")):
+        image_id = _field(img, "id", path, f"image {i}")
+        if not caps.get(image_id):
+            continue  # COCO test images carry no captions
+        file_path = str(images / _field(img, "file_name", path, f"image {i}"))
+        out.append(Example(question_id=image_id, image_id=image_id, image_path=file_path,
+                           question="", answers=tuple(caps[image_id]), answer=caps[image_id][0],
+                           answer_type="caption", source="coco-captions"))
+    _check_images((e.image_path for e in out), path, images)
+    return out
+
+
+def load_gqa(root: str | Path, split: str, image_dir: str | Path | None = None) -> list[Example]:
+    """GQA balanced questions ({question id: {imageId, question, answer, types, ...}})."""
+    root = Path(root)
+    name, path = _resolve(root, split, "gqa")
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected an object keyed by question id")
+    images = _image_dir(root, name, image_dir)  # GQA keeps all images in DIR/images
+    by_stem = {p.stem: str(p) for p in images.iterdir()}
+    out = []
+    for qid, q in data.items():
+        image_id = str(_field(q, "imageId", path, f"question {qid}"))
+        ans = _field(q, "answer", path, f"question {qid}")
+        if image_id not in by_stem:
+            raise UserError(f"image {image_id} (question {qid} in {path.name}) not found in "
+                            f"{images}")
+        types = q.get("types") or {}
+        out.append(Example(
+            question_id=qid, image_id=image_id, image_path=by_stem[image_id],
+            question=_field(q, "question", path, f"question {qid}"), answers=(ans,), answer=ans,
+            question_type=types.get("detailed", ""), answer_type=types.get("structural", ""),
+            source="gqa"))
+    return out
+
+
+LOADERS = {"vqa2": load_vqa2, "gqa": load_gqa, "coco-captions": load_coco_captions}
+
+
+def load_examples(root: str | Path, split: str, task: str = "vqa", fmt: str = "auto",
+                  image_dir: str | Path | None = None) -> list[Example]:
+    """Examples of one split; ``fmt`` "auto" detects the layout (see ``detect_format``)."""
+    if task not in ("vqa", "caption"):
+        raise UserError(f"task {task!r}: not one of vqa, caption")
+    if fmt == "auto":
+        fmt = detect_format(root, task)
+    if fmt not in LOADERS:
+        raise UserError(f"data format {fmt!r}: not one of auto, {', '.join(FORMATS)}")
+    examples = LOADERS[fmt](root, split, image_dir)
+    if not examples:
+        raise UserError(f"split {split!r} under {root} has no examples")
+    return examples

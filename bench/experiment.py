@@ -1,0 +1,164 @@
+"""One experiment: data -> model -> (feature cache) -> fit -> evaluate, as one call.
+
+Used by ``fusebench train``, by sweeps in train mode and by optuna studies, so every
+accuracy in the project is produced the same way. The run directory holds ``run.json``
+(what was trained on what), the answer vocabulary, checkpoints and ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import variants
+
+from .errors import UserError
+from .io import atomic_write_json
+from .train import TrainConfig, fit
+
+DEFAULT_DATA = Path("data") / "synthvqa"
+
+
+def ensure_data(path: str | Path | None, seed: int = 0) -> Path:
+    """The dataset directory; the built-in synthvqa is generated on first use."""
+    if path:
+        path = Path(path)
+        if not path.is_dir():
+            raise UserError(f"data directory not found: {path}")
+        return path
+    if not (DEFAULT_DATA / "synthvqa.json").is_file():
+        from .data.synthvqa import make
+
+        print(f"generating the built-in dataset in {DEFAULT_DATA} (seed {seed}) ...")
+        make(DEFAULT_DATA, seed=seed)
+    return DEFAULT_DATA
+
+
+def load_data(strategy: str, preset: str | None, overrides: dict, data_dir: Path,
+              splits=("train", "val", "test")):
+    """Tensorised splits shaped for this strategy's config (image size, text length)."""
+    from .data.dataset import load_vqa_data
+
+    info = variants.get_strategy(strategy)
+    cfg = variants.resolve_config(strategy, preset, overrides)
+    lm = info.family == "frozen-lm"
+    return load_vqa_data(data_dir, image_size=cfg.image_size, text_len=cfg.text_len,
+                         style="lm" if lm else "encoder", pad_side="left" if lm else "right",
+                         splits=splits)
+
+
+def data_overrides(strategy: str, data) -> dict[str, Any]:
+    """Config values the data decides: vocabulary sizes and the tokenizer's special ids."""
+    from .data.tokenizer import answer_sep_id
+
+    tok = data.tokenizer
+    values = {"text_vocab_size": len(tok), "num_answers": len(data.vocab),
+              "sep_token_id": answer_sep_id(tok), "eos_token_id": tok.eos_token_id,
+              "pad_token_id": tok.pad_token_id}
+    keys = set(variants.get_strategy(strategy).config_cls.__dataclass_fields__)
+    return {k: v for k, v in values.items() if k in keys and v is not None}
+
+
+def resolve_pretrained(strategy: str, preset: str | None, overrides: dict[str, Any],
+                       data_dir: Path) -> dict[str, Any]:
+    """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on the
+    built-in data (training them on first use)."""
+    from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
+
+    cfg = variants.resolve_config(strategy, preset, overrides)
+    out = dict(overrides)
+    if getattr(cfg, "vision_path", "") == PRETRAINED:
+        out["vision_path"] = str(pretrain_vision(data_dir, cfg.vision, cfg.image_size,
+                                                 cfg.patch_size))
+    if getattr(cfg, "lm_path", "") == PRETRAINED:
+        out["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
+    return out
+
+
+def prepare(strategy: str, preset: str | None, overrides: dict[str, Any],
+            data_dir: str | Path | None):
+    """(final overrides, data): what the model trained on this data is built with."""
+    data_dir = ensure_data(data_dir)
+    overrides = resolve_pretrained(strategy, preset, overrides, data_dir)
+    data = load_data(strategy, preset, overrides, data_dir)
+    return {**overrides, **data_overrides(strategy, data)}, data, data_dir
+
+
+def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
+                   train_cfg: TrainConfig, data_dir: str | Path | None, out_dir: str | Path,
+                   *, resume: bool = False, on_eval=None, use_cache: bool = True,
+                   eval_test: bool = True, prepared=None) -> dict[str, Any]:
+    """Train and evaluate; returns the figures a Row needs (accuracies in %, times in s).
+    ``prepared``: the (overrides, data, data_dir) of ``prepare`` when the caller has them."""
+    out = Path(out_dir)
+    overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
+    torch.manual_seed(train_cfg.seed)
+    model = variants.create(strategy, preset, **overrides)
+    atomic_write_json(out / "run.json", {
+        "strategy": strategy, "preset": preset, "overrides": overrides,
+        "data": str(data_dir), "train": asdict(train_cfg)})
+    data.vocab.save(out / "answer_vocab.json")
+
+    train_set, val_set, test_set = data.splits["train"], data.splits["val"], data.splits["test"]
+    collate, eval_collate = train_set.collate, {}
+    cache_s = 0.0
+    if use_cache and model.image_encoder_frozen():
+        from .cache import FeatureCache
+
+        start = time.perf_counter()
+        caches = {s: FeatureCache(model, data.splits[s], device=train_cfg.device)
+                  for s in ("train", "val", "test")}
+        cache_s = time.perf_counter() - start
+        collate = caches["train"].collate
+        eval_collate = {s: c.collate for s, c in caches.items()}
+
+    def evaluate(m):
+        from .evaluate import evaluate_vqa
+
+        return evaluate_vqa(m, val_set, "val", device=train_cfg.device,
+                            collate=eval_collate.get("val"))
+
+    summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
+                  on_eval=on_eval, resume=resume)
+    result = {"train_steps": summary["steps"], "train_time_s": summary["train_time_s"],
+              "feature_cache": bool(eval_collate), "feature_cache_s": cache_s,
+              "train_examples": len(train_set), "val_examples": len(val_set)}
+    result.update({k: v for k, v in summary.items() if k.startswith("val_")})
+    if eval_test:
+        from .evaluate import evaluate_vqa
+
+        result.update(evaluate_vqa(model, test_set, "test", device=train_cfg.device,
+                                   collate=eval_collate.get("test")))
+    atomic_write_json(out / "result.json", result)
+    return result
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
+                 ) -> dict[str, Any]:
+    """Rebuild a trained run from its directory and score ``split``."""
+    import json
+
+    from .evaluate import evaluate_vqa
+    from .train import latest_checkpoint, load_weights
+
+    run_dir = Path(run_dir)
+    spec_path = run_dir / "run.json"
+    if not spec_path.is_file():
+        raise UserError(f"{run_dir} is not a run directory (no run.json)")
+    try:
+        spec = json.loads(spec_path.read_text())
+        strategy, preset, overrides = spec["strategy"], spec["preset"], spec["overrides"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{spec_path} is corrupt: {e}") from None
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise UserError(f"{run_dir} has no checkpoint")
+    data = load_data(strategy, preset, overrides, Path(spec["data"]), splits=("train", split))
+    model = variants.create(strategy, preset, **overrides)
+    load_weights(model, ckpt / "model.safetensors")
+    result = evaluate_vqa(model, data.splits[split], split, num_beams=num_beams)
+    return {"strategy": strategy, "checkpoint": str(ckpt), **result}

@@ -1,0 +1,121 @@
+"""``fusebench report``: the main job. Runs what is missing, then writes ``reports/``.
+
+A report preset is a list of sweep specs (``sweeps/*.yaml``). Each sweep stores its rows
+under ``runs/report/<sweep>/`` and skips points already done, so a rerun only renders.
+The page is rendered from those rows alone (``--render-only`` never trains), top to
+bottom: comparison table with accuracy floors, accuracy-vs-GFLOPs plot, the JAR and
+eP-ALM paper tables beside ours, FLOPs-scaling plots, environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+from .io import atomic_write, atomic_write_text
+from .store import ResultStore
+from .sweep import load_spec, run_sweep
+
+SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+PRESETS = {
+    "quick": ["strategies_quick.yaml", "frozen_lm_quick.yaml", "flops_scaling.yaml",
+              "token_scaling.yaml", "jar_table4.yaml", "epalm_variants.yaml"],
+    "paper": ["strategies_paper.yaml", "frozen_lm_paper.yaml", "flops_scaling.yaml",
+              "token_scaling.yaml", "jar_table4.yaml", "jar_table4_train.yaml",
+              "epalm_variants.yaml"],
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="run what is missing and write the comparison report")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                   help="quick: < 10 min on 2 CPU cores; paper: more epochs, seeds, ablations")
+    p.add_argument("--out", default="reports", help="report directory")
+    p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
+    p.add_argument("--data", help="dataset directory (default: built-in synthvqa)")
+    p.add_argument("--render-only", action="store_true",
+                   help="render from stored results; run nothing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    runs, out = Path(args.runs), Path(args.out)
+    specs = [load_spec(_spec_path(name)) for name in PRESETS[args.preset]]
+    if not args.render_only:
+        from .experiment import ensure_data
+
+        data_dir = ensure_data(args.data)
+        for spec in specs:
+            if spec.mode == "train":
+                spec.data = str(data_dir)
+            print(f"[report] {spec.name}: {len(spec.points)} points")
+            run_sweep(spec, runs / spec.name)
+        _store_floors(data_dir, runs)
+        _store_jar_paper(runs)
+    elapsed = time.perf_counter() - start
+    from .report_render import render
+
+    results = {spec.name: _rows(runs / spec.name) for spec in specs}
+    if (runs / "jar_paper.csv").is_file():
+        results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
+    page = render(results, out,
+                  preset=args.preset, floors=_read_floors(runs),
+                  elapsed_s=None if args.render_only else elapsed)
+    print(f"report written to {page} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _spec_path(name: str) -> Path:
+    path = SWEEPS_DIR / name
+    if not path.is_file():
+        raise UserError(f"report spec {path} is missing (the report reads sweeps/ next to the "
+                        "installed package; install with pip install -e .)")
+    return path
+
+
+def _rows(directory: Path) -> pd.DataFrame:
+    return ResultStore(directory).frame()
+
+
+def _store_floors(data_dir: Path, runs: Path) -> None:
+    """Majority-answer and question-only accuracy on the test split (computed once)."""
+    path = runs / "floors.csv"
+    if path.is_file():
+        return
+    from .data.baselines import floors
+
+    frame = pd.DataFrame([{"baseline": r["baseline"], "test_vqa_acc": 100 * r["accuracy"]}
+                          for r in floors(data_dir) if r["split"] == "test"])
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def _store_jar_paper(runs: Path) -> None:
+    """The JAR paper's FLOPs tables at jar-base, ours beside theirs (meta device)."""
+    path = runs / "jar_paper.csv"
+    if path.is_file():
+        return
+    from .compare import compare
+
+    write_csv(pd.DataFrame(compare("jar-base")["rows"]), path)
+
+
+def _read_floors(runs: Path) -> dict[str, float]:
+    path = runs / "floors.csv"
+    if not path.is_file():
+        return {}
+    frame = pd.read_csv(path)
+    return dict(zip(frame["baseline"], frame["test_vqa_acc"]))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_page(path: Path, text: str) -> Path:
+    atomic_write_text(path, text)
+    return path

@@ -1,0 +1,170 @@
+"""Optuna studies from YAML: search space, objectives, pruning, resumable storage.
+
+Spec (``sweeps/study_*.yaml``)::
+
+    name: jar_tiny_tokens              # the optuna study name; resumes by name
+    strategy: jar
+    preset: tiny
+    set: {}                            # fixed config overrides
+    objectives:                        # one = single-objective (pruning on); two+ = Pareto
+      - {metric: val_vqa_acc, direction: maximize}
+      - {metric: gflops, direction: minimize}
+    search_space:                      # config keys, or train.<key> for training settings
+      num_tokens: {type: categorical, choices: [4, 8, 16]}
+      train.lr: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}
+    train: {epochs: 3, batch_size: 64}
+    n_trials: 12                       # total finished trials wanted (COMPLETE + PRUNED)
+    sampler: {type: tpe, seed: 0}      # tpe | random | nsga2
+    pruner: {type: median, n_startup_trials: 2, n_warmup_steps: 1}   # median | none
+    heartbeat: {interval: 10, grace_period: 30}
+
+Storage: a SQLite file under the output directory by default; any optuna RDB URL
+(``postgresql://user@host/db`` for many workers) or ``journal:PATH`` works the same.
+A trial killed mid-run is found stale by the RDB heartbeat and retried; a trial whose
+loss diverges fails with its reason and the study goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import variants
+
+from .errors import UserError
+
+METRICS = {"val_vqa_acc": "maximize", "val_exact_match": "maximize", "gflops": "minimize",
+           "params_trainable": "minimize", "params_total": "minimize"}
+TOP_KEYS = {"name", "description", "strategy", "preset", "set", "objectives", "search_space",
+            "train", "n_trials", "sampler", "pruner", "heartbeat", "data"}
+DIST_KEYS = {"categorical": {"type", "choices"}, "int": {"type", "low", "high", "step", "log"},
+             "float": {"type", "low", "high", "step", "log"}}
+
+
+@dataclass
+class StudySpec:
+    name: str
+    strategy: str
+    preset: str | None
+    fixed: dict[str, Any]
+    objectives: list[tuple[str, str]]
+    space: dict[str, dict[str, Any]]
+    train: dict[str, Any]
+    n_trials: int
+    sampler: dict[str, Any] = field(default_factory=dict)
+    pruner: dict[str, Any] = field(default_factory=dict)
+    heartbeat: dict[str, int] = field(default_factory=dict)
+    data: str | None = None
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+
+def load_study_spec(path: str | Path) -> StudySpec:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"study spec not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise UserError(f"{path}: not valid YAML") from None
+    return parse_study_spec(raw, str(path))
+
+
+def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: a study spec must be a mapping")
+    bad = sorted(set(raw) - TOP_KEYS)
+    if bad:
+        raise UserError(f"{where}: unknown key(s) {', '.join(bad)}; valid: "
+                        f"{', '.join(sorted(TOP_KEYS))}")
+    for key in ("name", "strategy"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise UserError(f"{where}: '{key}' must be a non-empty string")
+    objectives = []
+    for obj in raw.get("objectives") or [{"metric": "val_vqa_acc"}]:
+        metric = obj.get("metric") if isinstance(obj, dict) else None
+        if metric not in METRICS:
+            raise UserError(f"{where}: objective metric {metric!r}: not one of "
+                            f"{', '.join(METRICS)}")
+        direction = obj.get("direction", METRICS[metric])
+        if direction not in ("maximize", "minimize"):
+            raise UserError(f"{where}: direction {direction!r}: not maximize or minimize")
+        objectives.append((metric, direction))
+    space = raw.get("search_space")
+    if not isinstance(space, dict) or not space:
+        raise UserError(f"{where}: 'search_space' must be a non-empty mapping")
+    train = raw.get("train") or {}
+    _check_space(space, train, where)
+    n_trials = raw.get("n_trials", 10)
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise UserError(f"{where}: n_trials must be a positive integer")
+    spec = StudySpec(raw["name"], raw["strategy"], raw.get("preset"), raw.get("set") or {},
+                     objectives, space, train, n_trials, raw.get("sampler") or {},
+                     raw.get("pruner") or {}, raw.get("heartbeat") or {}, raw.get("data"))
+    # validate one corner of the space against the strategy's config now, not mid-study
+    corner = {k: (v["choices"][0] if v["type"] == "categorical" else v["low"])
+              for k, v in space.items() if not k.startswith("train.")}
+    try:
+        variants.resolve_config(spec.strategy, spec.preset, {**spec.fixed, **corner})
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+    return spec
+
+
+def _check_space(space: dict, train: dict, where: str) -> None:
+    from .train import TrainConfig
+
+    train_keys = {f.name for f in fields(TrainConfig)}
+    bad = sorted(set(train) - train_keys)
+    if bad:
+        raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}")
+    for key, dist in space.items():
+        if key.startswith("train.") and key[6:] not in train_keys:
+            raise UserError(f"{where}: search key {key!r}: valid train keys are "
+                            f"{', '.join(sorted(train_keys))}")
+        kind = dist.get("type") if isinstance(dist, dict) else None
+        if kind not in DIST_KEYS:
+            raise UserError(f"{where}: search key {key!r}: type must be one of "
+                            f"{', '.join(DIST_KEYS)}")
+        extra = sorted(set(dist) - DIST_KEYS[kind])
+        if extra:
+            raise UserError(f"{where}: search key {key!r}: unknown field(s) {', '.join(extra)}")
+        if kind == "categorical":
+            if not isinstance(dist.get("choices"), list) or not dist["choices"]:
+                raise UserError(f"{where}: search key {key!r}: choices must be a non-empty list")
+        elif not all(isinstance(dist.get(b), (int, float)) for b in ("low", "high")) or \
+                dist["low"] > dist["high"]:
+            raise UserError(f"{where}: search key {key!r}: needs numeric low <= high")
+
+
+def suggest(trial, spec: StudySpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sample (config overrides, train overrides) for one trial."""
+    overrides, train = dict(spec.fixed), dict(spec.train)
+    for key, dist in spec.space.items():
+        kind = dist["type"]
+        if kind == "categorical":
+            value = trial.suggest_categorical(key, dist["choices"])
+        elif kind == "int":
+            value = trial.suggest_int(key, dist["low"], dist["high"], step=dist.get("step", 1),
+                                      log=dist.get("log", False))
+        else:
+            value = trial.suggest_float(key, dist["low"], dist["high"], step=dist.get("step"),
+                                        log=dist.get("log", False))
+        (train if key.startswith("train.") else overrides)[key.removeprefix("train.")] = value
+    return overrides, train
+
+
+def objective_values(result: dict[str, Any], spec: StudySpec) -> list[float]:
+    values = []
+    for metric, _ in spec.objectives:
+        value = result.get(metric)
+        if value is None or not math.isfinite(float(value)):
+            raise RuntimeError(f"objective {metric} missing or not finite: {value}")
+        values.append(float(value))
+    return values

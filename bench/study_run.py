@@ -1,0 +1,220 @@
+"""Running a study: storage by URL, the objective, trials table and plots.
+
+``fusebench study SPEC`` = load spec -> open/resume the study on its storage -> run trials
+until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker) -> write
+``trials.csv`` and PNG plots. Watch a study live with
+``optuna-dashboard sqlite:///runs/studies/<name>/study.db`` (any storage URL works).
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .io import atomic_write
+from .study import StudySpec, load_study_spec, objective_values, suggest
+from .train import TrainConfig, TrainingDiverged
+
+
+def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
+    """An optuna storage from a URL: default SQLite under ``out_dir``; ``journal:PATH`` for a
+    journal file; any SQLAlchemy URL for an RDB (with heartbeat, so killed trials retry)."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    if url is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{out_dir / 'study.db'}"
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url[len("journal:"):])
+        if not path.parent.is_dir():
+            raise UserError(f"journal directory does not exist: {path.parent}")
+        return JournalStorage(JournalFileBackend(str(path)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=heartbeat.get("interval", 10),
+                              grace_period=heartbeat.get("grace_period", 30),
+                              heartbeat_stale_trial_callback=retry)
+    except ImportError as e:
+        raise UserError(f"storage {url!r} needs a driver that is not installed ({e.name}); "
+                        "for PostgreSQL: pip install 'fusebench[postgres]'") from None
+    except (optuna.exceptions.StorageInternalError, Exception) as e:  # noqa: BLE001
+        if isinstance(e, UserError):
+            raise
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot open storage {url!r}: {first}") from None
+
+
+def _sampler(spec: StudySpec):
+    import optuna
+
+    kind, seed = spec.sampler.get("type", "tpe"), spec.sampler.get("seed", 0)
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed)}
+    if kind not in samplers:
+        raise UserError(f"sampler {kind!r}: not one of {', '.join(samplers)}")
+    return samplers[kind]()
+
+
+def _pruner(spec: StudySpec):
+    import optuna
+
+    kind = spec.pruner.get("type", "median")
+    if kind == "none" or spec.multi:  # optuna prunes single-objective studies only
+        return optuna.pruners.NopPruner()
+    if kind != "median":
+        raise UserError(f"pruner {kind!r}: not one of median, none")
+    return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner.get("n_startup_trials", 2),
+                                       n_warmup_steps=spec.pruner.get("n_warmup_steps", 1))
+
+
+def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
+    """The optuna objective: suggest, train and evaluate, report per-epoch accuracy."""
+    import optuna
+
+    def objective(trial: optuna.Trial):
+        overrides, train = suggest(trial, spec)
+        trial.set_user_attr("overrides", overrides)
+
+        def on_eval(epoch: int, metrics: dict) -> None:
+            if spec.multi or "val_vqa_acc" not in metrics:
+                return
+            trial.report(metrics["val_vqa_acc"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"val_vqa_acc {metrics['val_vqa_acc']:.2f} at epoch "
+                                         f"{epoch} below the median of earlier trials")
+
+        try:
+            result = (run_trial or _run_trial)(spec, overrides, train, out_dir / "trials" /
+                                               f"{trial.number:04d}", on_eval)
+        except TrainingDiverged as e:
+            trial.set_user_attr("fail_reason", str(e))
+            raise
+        for key in ("gflops", "params_trainable", "val_vqa_acc", "test_vqa_acc"):
+            if key in result:
+                trial.set_user_attr(key, result[key])
+        return objective_values(result, spec)
+
+    return objective
+
+
+def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_eval
+               ) -> dict[str, Any]:
+    from .experiment import prepare, run_experiment
+    from .profile import ProfileSpec, profile
+
+    prepared = prepare(spec.strategy, spec.preset, overrides, spec.data)
+    row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))
+    cfg = TrainConfig(**{"progress": False, **train})
+    result = run_experiment(spec.strategy, spec.preset, prepared[0], cfg, spec.data, run_dir,
+                            on_eval=on_eval, eval_test=False, prepared=prepared)
+    return {"gflops": row["gflops"], "params_trainable": row["params_trainable"],
+            "params_total": row["params_total"], **result}
+
+
+def finished(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                        TrialState.PRUNED)))
+
+
+def _count(study, state) -> int:
+    return len(study.get_trials(deepcopy=False, states=(state,)))
+
+
+def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
+              n_trials: int | None = None, fail_running: bool = False, run_trial=None):
+    """Create or resume the study and run trials until ``n_trials`` have finished."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(storage_url, out_dir, spec.heartbeat)
+    directions = [d for _, d in spec.objectives]
+    study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions,
+                                sampler=_sampler(spec), pruner=_pruner(spec),
+                                load_if_exists=True)
+    if study.directions != [optuna.study.StudyDirection[d.upper()] for d in directions]:
+        raise UserError(f"study {spec.name!r} exists in this storage with other objectives")
+    if fail_running:  # journal storage has no heartbeat: release trials of killed workers
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            study.enqueue_trial(t.params)
+    target = n_trials or spec.n_trials
+    objective = make_objective(spec, out_dir, run_trial)
+    stop = MaxTrialsCallback(target, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    failed_before = _count(study, TrialState.FAIL)
+    # failed trials do not count towards the target; give up after as many failures
+    while (remaining := target - finished(study)) > 0 and \
+            _count(study, TrialState.FAIL) - failed_before < max(3, target):
+        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged, RuntimeError),
+                       callbacks=[stop], gc_after_trial=True)
+    write_outputs(study, spec, out_dir)
+    return study
+
+
+def write_outputs(study, spec: StudySpec, out_dir: Path) -> None:
+    """trials.csv and PNG plots (history, Pareto front or intermediate values, importances)."""
+    frame = study.trials_dataframe(attrs=("number", "state", "values", "params", "user_attrs",
+                                          "duration", "datetime_start"))
+    atomic_write(out_dir / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    from .plots import study_plots
+
+    study_plots(study, [m for m, _ in spec.objectives], out_dir)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="run or resume an optuna study from a YAML spec")
+    p.add_argument("spec", help="study YAML (see sweeps/study_*.yaml)")
+    p.add_argument("--storage", help="optuna storage URL (default: sqlite file in --out); "
+                                     "postgresql://..., or journal:PATH")
+    p.add_argument("--n-trials", type=int, help="total finished trials wanted (overrides spec)")
+    p.add_argument("--out", help="output directory (default: runs/studies/<name>)")
+    p.add_argument("--fail-running", action="store_true",
+                   help="mark trials left RUNNING by a killed worker as failed and retry them "
+                        "(for journal storage; RDB storages do this by heartbeat)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from optuna.trial import TrialState
+
+    spec = load_study_spec(args.spec)
+    if args.n_trials is not None and args.n_trials < 1:
+        raise UserError("--n-trials must be >= 1")
+    out = Path(args.out or Path("runs") / "studies" / spec.name)
+    _check_writable(out)
+    study = run_study(spec, out, args.storage, args.n_trials, args.fail_running)
+    counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+              for s in TrialState}
+    print(f"study {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    if spec.multi:
+        print(f"Pareto front: {len(study.best_trials)} trials "
+              + "; ".join(f"#{t.number} {t.values}" for t in study.best_trials))
+    elif counts.get("complete"):
+        print(f"best: #{study.best_trial.number} {spec.objectives[0][0]}="
+              f"{study.best_value:.4g} {study.best_params}")
+    print(f"trials table and plots in {out}")
+    return 0
+
+
+def _check_writable(out: Path) -> None:
+    import os
+
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise UserError(f"output directory is not writable: {probe}")

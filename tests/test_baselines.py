@@ -1,0 +1,61 @@
+"""Accuracy floors (majority, type prior, question-only) on a small synthvqa dataset."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from bench.cli import main
+from bench.data.baselines import QuestionOnly, floors
+from bench.data.loaders import load_examples
+from bench.data.synthvqa import make
+from bench.metrics.vqa import normalize_answer, vqa_accuracy
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    make(out, seed=2, images=150, workers=1)
+    return out
+
+
+def test_floor_rows_and_majority_by_hand(root):
+    rows = floors(root, seed=0, cache=False)
+    assert [(r["baseline"], r["split"]) for r in rows] == [
+        (b, s) for b in ("majority", "type-prior", "question-only") for s in ("val", "test")]
+    train, val = load_examples(root, "train"), load_examples(root, "val")
+    most = Counter(normalize_answer(e.answer) for e in train).most_common(1)[0][0]
+    expected = sum(vqa_accuracy(most, e.answers) for e in val) / len(val)
+    majority_val = rows[0]
+    assert majority_val["accuracy"] == pytest.approx(expected)
+    assert majority_val["n"] == len(val)
+    for r in rows:
+        assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["exact_match"] <= 1.0
+
+
+def test_question_only_is_seeded_and_learns_the_text(root):
+    train = load_examples(root, "train")
+    qs = [e.question for e in train]
+    a, b = QuestionOnly(train, seed=0, epochs=3), QuestionOnly(train, seed=0, epochs=3)
+    assert a.predict(qs) == b.predict(qs)
+    preds = QuestionOnly(train, seed=0).predict(qs)
+    # it learns question-type priors: "How many ..." gets numbers, "What color ..." colours
+    for q, p in zip(qs, preds, strict=True):
+        if q.startswith("How many"):
+            assert p.isdigit()
+        if q.startswith(("Is there", "Are there", "Is the", "Are the")):
+            assert p in ("yes", "no")
+
+
+def test_cache_and_cli(root, capsys):
+    first = floors(root, seed=0)
+    assert (root / "baselines.json").is_file()
+    assert floors(root, seed=0) == first  # served from the cache
+    assert main(["data", "baselines", "--data", str(root), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert main(["data", "baselines", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "question-only" in out and "VQA acc %" in out
+    assert main(["data", "info", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "max question tokens" in out and "train" in out
