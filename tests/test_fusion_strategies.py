@@ -45,7 +45,7 @@ def test_output_shapes_over_image_sizes_and_text_lengths(name, image_size):
     model = variants.create(name, preset="tiny", image_size=image_size).eval()
     for text_len in (3, 16, 24):
         batch = batch_for(model, 2, text_len, pad=1)
-        image = model.encode_image(batch.images)
+        image = model.encode_image(batch.images)["tokens"]
         text = model.text_encoder(batch.input_ids, batch.attention_mask)
         pooled = model.fusion(image, text, batch.attention_mask)
         assert pooled.shape == (2, model.cfg.width)
