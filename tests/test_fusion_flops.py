@@ -55,6 +55,7 @@ def test_jar_fusion_flops_match_the_hand_formula():
     assert count.by_module["fusion"] == m * d * d + resample(m) + resample(length) + steps
 
 
+@pytest.mark.slow  # ~15 meta-device models, seconds each on 2 cores
 def test_jar_base_knobs_move_flops_in_the_papers_direction():
     """Table 4 (a)(b)(c)(e) and Table 3 at the Base setting: same order as the paper."""
     rows = compare("jar-base", tables=["3", "4a", "4b", "4c", "4e"])["rows"]
@@ -68,6 +69,7 @@ def test_jar_base_knobs_move_flops_in_the_papers_direction():
     assert by_row[("3", "Ours w/o gating")]["ours_gf"] == by_row[("3", "Ours")]["ours_gf"]
 
 
+@pytest.mark.slow  # ~15 meta-device models, seconds each on 2 cores
 def test_concat_grows_faster_than_jar_with_image_size():
     """JAR paper Fig. 2: same ViT-B/16 + BERT-base backbones, 224 -> 448 px."""
     sizes = (224, 336, 448)
@@ -78,6 +80,7 @@ def test_concat_grows_faster_than_jar_with_image_size():
     assert concat[-1] / concat[0] > jar[-1] / jar[0]
 
 
+@pytest.mark.slow  # ~15 meta-device models, seconds each on 2 cores
 def test_compare_rows_cover_tables_2_3_and_4_with_paper_numbers(capsys):
     args = ["compare", "--preset", "tiny", "--set", "fusion_layers=8", "--format", "json"]
     code, out, err = run_cli(args, capsys)
