@@ -212,3 +212,18 @@ def test_cli_profiles_a_frozen_lm_and_rejects_bad_knobs(capsys):
     code, _, err = run_cli(["profile", "epalm", "--preset", "epalm-tiny", "--set",
                             "inject=middle"], capsys)
     assert code == 2 and "inject='middle'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_kv_cache_is_found_by_its_api_not_its_keyword():
+    """transformers 5.24 renamed the layers' ``past_key_values`` keyword to ``cache``: the
+    injector finds the cache by ``Cache.get_seq_length`` under either name, or positionally."""
+    from transformers import DynamicCache
+
+    from variants.frozen_lm import cache_keyword, find_cache
+
+    cache = DynamicCache()
+    assert find_cache((), {"past_key_values": cache}) is cache
+    assert find_cache((), {"cache": cache, "attention_mask": None}) is cache
+    assert find_cache((None, cache), {}) is cache
+    assert find_cache((), {"attention_mask": torch.ones(1, 1, 2, 2)}) is None
+    assert cache_keyword(make("epalm").head) in ("cache", "past_key_values")

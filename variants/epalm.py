@@ -45,8 +45,10 @@ from .frozen_lm import (
     SoftPrompt,
     VisualFeatures,
     add_adapters,
+    cache_keyword,
     injection_schedule,
     left_align,
+    output_cache,
 )
 from .interface import Batch, FusionModel, Output
 from .opt import OPT_SIZES, OPT_VOCAB, build_opt
@@ -242,13 +244,14 @@ class FrozenLM(FusionModel):
             with self.injector(state["injected"]):
                 out = self.head(inputs_embeds=embeds, attention_mask=mask, use_cache=True,
                                 logits_to_keep=1)
-            state["cache"] = out.past_key_values
+            state["cache"] = output_cache(out)
             return out.logits
 
         def decode_step() -> torch.Tensor:
+            cache = {cache_keyword(self.head): copy.deepcopy(state["cache"])}
             with self.injector(state["injected"]):
                 return self.head(input_ids=batch.input_ids[:, -1:], use_cache=True,
-                                 past_key_values=copy.deepcopy(state["cache"])).logits
+                                 **cache).logits
 
         prompt_macs = count(prefill)
         return {"gflops_per_prompt": prompt_macs / 1e9,

@@ -9,20 +9,24 @@ hands the layer a mask one key wider; a forward hook on the decoder drops positi
 before the final projection, so logits stay aligned with the input tokens. Why hooks:
 
 - the LM's own ``forward`` and ``generate`` (greedy, beam, sampling; its KV cache, beam
-  reordering) run unchanged, and nothing depends on how ``OPTDecoder.forward`` is written
-  beyond the decoder-layer call signature (``hidden_states, attention_mask=...,
-  past_key_values=...``), which the tests exercise;
+  reordering) run unchanged;
 - the cost is exact: the injected token exists only in the layers that hold it (a reserved
   input slot would cost one token in every layer and hide it by masking).
 
-With a KV cache the injected layers keep one more entry than earlier layers (position 0);
-decode steps carry no slot, and their mask gets the extra key column. The injected token
-has no position embedding (it never passes the input) and attends only to itself; every
-later token attends to it.
+Contracts relied on (public API, stable across transformers 4.45-5.24 and tested):
+each decoder layer receives the hidden states as its first argument (or ``hidden_states=``)
+and its 4-D mask as ``attention_mask=`` (``None`` = sdpa's implicit causal mask); the KV
+cache, whatever its keyword (``past_key_values`` before 5.24, ``cache`` since), is a
+``transformers.Cache``, found by its public ``get_seq_length(layer_idx)`` method, never by
+name. With a KV cache the injected layers keep one more entry than earlier layers
+(position 0); decode steps carry no slot, and their mask gets the extra key column. The
+injected token has no position embedding (it never passes the input) and attends only to
+itself; every later token attends to it.
 """
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from functools import partial
 
@@ -219,7 +223,7 @@ class _InjectedCall:
         hidden = args[0] if args else kwargs.pop("hidden_states")
         level = self.schedule.get(i)
         if i == self.first:
-            cache = kwargs.get("past_key_values")
+            cache = find_cache(args[1:], kwargs)
             self.added = cache is None or cache.get_seq_length(i) == 0
             if self.added:  # prepend
                 hidden = torch.cat([self.token(level, hidden.shape[0]), hidden], dim=1)
@@ -236,6 +240,28 @@ class _InjectedCall:
         if self.added:  # drop the slot: outputs align with the input positions again
             out.last_hidden_state = out.last_hidden_state[:, 1:]
         return out
+
+
+def find_cache(args: tuple, kwargs: dict):
+    """The KV cache among a layer call's arguments: the one object with ``Cache``'s public
+    ``get_seq_length``, whatever keyword this transformers release passes it under."""
+    for value in (*args, *kwargs.values()):
+        if callable(getattr(value, "get_seq_length", None)):
+            return value
+    return None
+
+
+def cache_keyword(lm: nn.Module) -> str:
+    """The keyword ``lm.forward`` takes its KV cache by (``cache`` from transformers 5.24,
+    ``past_key_values`` before), read from its signature."""
+    params = inspect.signature(lm.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out):
+    """The KV cache a model output carries (``out.cache`` from 5.24, ``past_key_values``)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
 def left_align(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
