@@ -43,9 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that build models: they warn at start-up when a fragile dependency is outside
+# its tested range (a one-line warning, rather than a traceback from deep inside it later).
+MODEL_COMMANDS = {"profile", "train", "evaluate", "sweep", "study", "compare", "pretrain",
+                  "report", "baseline"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in MODEL_COMMANDS:
+        from .env import untested_versions  # imports torch: only for commands that need it
+
+        for line in untested_versions():
+            print(f"fusebench: warning: {line}", file=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

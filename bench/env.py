@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 import time
@@ -12,6 +13,9 @@ from pathlib import Path
 import torch
 
 PACKAGES = ("torch", "transformers", "timm", "fvcore", "optuna")
+# Releases of these have broken fusebench before: their installed versions are checked
+# against the ranges pyproject.toml declares (tested with constraints.txt) at start-up.
+FRAGILE = ("torch", "torchvision", "transformers", "timm", "optuna")
 
 
 def _version(name: str) -> str:
@@ -19,6 +23,31 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def untested_versions(packages: tuple[str, ...] = FRAGILE) -> list[str]:
+    """One line per installed package outside the range fusebench declares for it; empty
+    when all fit, when fusebench is not installed (run from a source tree), or when
+    ``FUSEBENCH_NO_VERSION_CHECK`` is set (``tox -e latest`` tries untested releases)."""
+    from packaging.requirements import Requirement
+
+    if os.environ.get("FUSEBENCH_NO_VERSION_CHECK"):
+        return []
+    try:
+        declared = [Requirement(r) for r in metadata.requires("fusebench") or []]
+    except metadata.PackageNotFoundError:
+        return []
+    lines = []
+    for req in declared:
+        if req.marker is not None or req.name not in packages:
+            continue  # extras' requirements carry a marker
+        installed = _version(req.name)
+        if installed != "not installed" and not req.specifier.contains(installed,
+                                                                       prereleases=True):
+            tested = ",".join(sorted(map(str, req.specifier), key=lambda s: s[0] != ">"))
+            lines.append(f"{req.name} {installed} is outside the tested range {tested} "
+                         "(pip install -c constraints.txt -e . installs the tested set)")
+    return lines
 
 
 @functools.lru_cache(maxsize=1)

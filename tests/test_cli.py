@@ -57,3 +57,24 @@ def test_profile_json_and_csv(capsys):
                             "--format", "csv"], capsys)
     header, values = out.strip().splitlines()
     assert "gflops_fcm" in header.split(",") and len(values.split(",")) >= len(header.split(","))
+
+
+def test_untested_dependency_version_warns_in_one_line_at_start(monkeypatch, capsys):
+    """A transformers outside pyproject's tested range is named with the range at start-up
+    of a model command, before any work (here the command then fails on its own input)."""
+    from importlib import metadata
+
+    from bench import env
+    from bench.cli import main
+
+    try:
+        metadata.requires("fusebench")
+    except metadata.PackageNotFoundError:
+        pytest.skip("fusebench is not installed: no declared ranges to check against")
+    real = env._version
+    monkeypatch.setattr(env, "_version", lambda n: "99.0.0" if n == "transformers" else real(n))
+    assert main(["profile", "no_such_strategy"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("fusebench: warning: transformers 99.0.0 is outside the tested "
+                             "range >=")
+    assert "constraints.txt" in err[0] and err[1].startswith("fusebench: error:")
