@@ -21,6 +21,11 @@ Reimplemented from GT-Vision-Lab/VQA ``PythonEvaluationTools/vqaEvaluation/vqaEv
   (every annotator left out once; annotators are distinct even when they wrote the same
   text, as the script's ``answer_id`` makes them) the score is min(#matches / 3, 1), and the
   accuracy is their mean.
+
+This is GT-Vision-Lab's own file (checked at its commits 07aecec and c4e6a0e). Some widely
+copied forks differ: they also digit/article-process the human answers and move the
+prediction's processing inside the ``if`` (unanimous answers then meet a raw prediction);
+numbers computed with those are not the official ones.
 """
 
 from __future__ import annotations
