@@ -1,12 +1,14 @@
-"""Accuracy floors (majority, type prior, question-only) on a small synthvqa dataset."""
+"""Accuracy floors (majority, type prior, question-only) and the oracle ceiling on a small
+synthvqa dataset."""
 
 import json
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
 from bench.cli import main
-from bench.data.baselines import QuestionOnly, floors
+from bench.data.baselines import QuestionOnly, floors, oracle_report
 from bench.data.loaders import load_examples
 from bench.data.synthvqa import make
 from bench.metrics.vqa import normalize_answer, vqa_accuracy
@@ -22,7 +24,8 @@ def root(tmp_path_factory):
 def test_floor_rows_and_majority_by_hand(root):
     rows = floors(root, seed=0, cache=False)
     assert [(r["baseline"], r["split"]) for r in rows] == [
-        (b, s) for b in ("majority", "type-prior", "question-only") for s in ("val", "test")]
+        (b, s) for b in ("majority", "type-prior", "question-only", "oracle")
+        for s in ("val", "test")]
     train, val = load_examples(root, "train"), load_examples(root, "val")
     most = Counter(normalize_answer(e.answer) for e in train).most_common(1)[0][0]
     expected = sum(vqa_accuracy(most, e.answers) for e in val) / len(val)
@@ -31,6 +34,29 @@ def test_floor_rows_and_majority_by_hand(root):
     assert majority_val["n"] == len(val)
     for r in rows:
         assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["exact_match"] <= 1.0
+
+
+def test_oracle_is_the_ceiling_and_100_percent_on_synthvqa(root):
+    rows = floors(root, seed=0, cache=False)
+    oracle = {r["split"]: r for r in rows if r["baseline"] == "oracle"}
+    for split, r in oracle.items():
+        assert r["accuracy"] == 1.0 and r["unmatchable"] == r["disagreeing"] == 0, split
+        assert all(v == 1.0 for k, v in r.items() if k.startswith("acc["))
+        assert r["n"] == len(load_examples(root, split))
+    for r in rows:
+        assert r["accuracy"] <= oracle[r["split"]]["accuracy"]
+
+
+def test_oracle_report_counts_what_keeps_it_below_100():
+    ex = [SimpleNamespace(answers=("yes",) * 10, answer_type="yes/no"),
+          SimpleNamespace(answers=("Yes",) * 10, answer_type="yes/no"),   # unmatchable
+          SimpleNamespace(answers=("2", "2", "2", "3", "3", "3", "4", "4", "5", "6"),
+                          answer_type="number"),                          # 3 agree: 0.9
+          SimpleNamespace(answers=("bowl",), answer_type="")]             # GQA: exact match
+    rep = oracle_report(ex)
+    assert rep["accuracy"] == pytest.approx((1 + 0 + 0.9 + 1) / 4)
+    assert (rep["unmatchable"], rep["disagreeing"], rep["n"]) == (1, 1, 4)
+    assert rep["per_answer_type"] == pytest.approx({"yes/no": 0.5, "number": 0.9, "all": 1.0})
 
 
 def test_question_only_is_seeded_and_learns_the_text(root):
@@ -55,7 +81,8 @@ def test_cache_and_cli(root, capsys):
     assert json.loads(capsys.readouterr().out) == first
     assert main(["data", "baselines", "--data", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "question-only" in out and "VQA acc %" in out
+    assert "question-only" in out and "VQA acc %" in out and "oracle" in out
+    assert "oracle below 100 %" not in out
     assert main(["data", "info", "--data", str(root)]) == 0
     out = capsys.readouterr().out
     assert "max question tokens" in out and "train" in out

@@ -15,10 +15,11 @@ Where things live:
   ``with_index=True`` yields ``(indices, Batch)`` for looking up ``split.examples[i]``
   (question_id, the raw human answers) at evaluation.
 - ``baselines``: ``floors(root, seed)`` -> majority / type-prior / question-only accuracy
-  rows (``fusebench data baselines``), to print beside every model accuracy.
+  rows and the oracle ceiling (``fusebench data baselines``), to print beside every model
+  accuracy.
 
-Metrics are in ``bench.metrics``: ``vqa_accuracy``/``vqa_report`` (official VQA v2),
-``exact_match`` (eP-ALM) and ``captions.caption_metrics`` (pycocoevalcap).
+Metrics are in ``bench.metrics``: ``vqa_accuracy``/``vqa_report``/``oracle_accuracy``
+(official VQA v2), ``exact_match`` (eP-ALM) and ``captions.caption_metrics`` (pycocoevalcap).
 """
 
 from .baselines import floors

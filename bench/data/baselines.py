@@ -3,11 +3,18 @@
 - majority: the most common training answer for every question;
 - type prior: the most common training answer of the question's type ("how many", "is the");
 - question-only: a seeded MLP on bag-of-words + bigram features of the question alone,
-  trained with VQA soft targets over the training answer vocabulary.
+  trained with VQA soft targets over the training answer vocabulary;
+- oracle: not a floor but the ceiling, the best single answer per question (it looks at the
+  human answers). Under the official rules it is below 100 % on a question where fewer than
+  4 annotators agree after the script's processing, or where no prediction can match any
+  human answer at all (e.g. ten unanimous "Yes"s: predictions are lower-cased, human
+  answers are not); its row counts both (``disagreeing``, ``unmatchable``). On synthvqa it
+  is 100 %.
 
 All are scored with the official VQA accuracy (``bench.metrics.vqa``), so a model's accuracy
-can always be printed next to the floor it has to clear. ``floors`` caches its rows in
-``<data>/baselines.json`` (keyed by seed and the question files' sizes and mtimes).
+can always be printed next to the floor it has to clear and the ceiling it can reach.
+``floors`` caches its rows in ``<data>/baselines.json`` (keyed by seed and the question
+files' sizes and mtimes).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.metrics.vqa import normalize_answer, vqa_report
+from bench.metrics.vqa import normalize_answer, oracle_accuracy, vqa_report
 
 from .dataset import AnswerVocab, soft_scores
 from .loaders import Example, _resolve, detect_format, load_examples
@@ -139,12 +146,36 @@ def evaluate_floors(train: Sequence[Example], evals: dict[str, Sequence[Example]
     for name, predict in predictors.items():
         for split, exs in evals.items():
             preds = dict(zip((e.question_id for e in exs), predict(exs), strict=True))
-            rep = vqa_report(preds, exs)
-            rows.append({"baseline": name, "split": split, "accuracy": rep["accuracy"],
-                         "exact_match": rep["exact_match"], "n": rep["n"],
-                         **{f"acc[{k}]": v for k, v in rep["per_answer_type"].items()},
-                         "seed": seed})
+            rows.append(_row(name, split, vqa_report(preds, exs), seed))
+    for split, exs in evals.items():
+        rep = oracle_report(exs)
+        rows.append({**_row("oracle", split, rep, seed), "unmatchable": rep["unmatchable"],
+                     "disagreeing": rep["disagreeing"]})
     return rows
+
+
+def _row(name: str, split: str, rep: dict, seed: int) -> dict:
+    return {"baseline": name, "split": split, "accuracy": rep["accuracy"],
+            "exact_match": rep["exact_match"], "n": rep["n"],
+            **{f"acc[{k}]": v for k, v in rep["per_answer_type"].items()}, "seed": seed}
+
+
+def oracle_report(examples: Sequence[Example]) -> dict:
+    """``vqa_report``'s fields for the best single answer per question, each metric's own
+    ceiling: accuracy is ``oracle_accuracy``, exact match 1 (predicting the canonical answer
+    matches it). Single-answer examples (GQA) score 1."""
+    acc: list[float] = []
+    per_type: dict[str, list[float]] = defaultdict(list)
+    for e in examples:
+        a = oracle_accuracy(e.answers) if len(e.answers) > 1 else 1.0
+        acc.append(a)
+        per_type[e.answer_type or "all"].append(a)
+    if not acc:
+        raise ValueError("oracle_report: no examples to score")
+    return {"accuracy": sum(acc) / len(acc), "exact_match": 1.0, "n": len(acc),
+            "per_answer_type": {k: sum(v) / len(v) for k, v in sorted(per_type.items())},
+            "unmatchable": sum(a == 0.0 for a in acc),
+            "disagreeing": sum(0.0 < a < 1.0 for a in acc)}
 
 
 def _signature(root: Path, splits: Sequence[str]) -> list:
@@ -162,7 +193,7 @@ def floors(root: str | Path, seed: int = 0, train_split: str = "train",
     """Floors for the dataset at ``root`` (cached in ``root/baselines.json`` when writable)."""
     root = Path(root)
     splits = [train_split, *eval_splits]
-    key = json.dumps({"seed": seed, "files": _signature(root, splits), "version": 1})
+    key = json.dumps({"seed": seed, "files": _signature(root, splits), "version": 2})
     path = root / "baselines.json"
     if cache and path.is_file():
         try:

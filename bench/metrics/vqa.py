@@ -1,15 +1,31 @@
 """VQA accuracy exactly as the official VQA v2 evaluation script computes it, and strict
 exact match (eP-ALM's metric for generated answers).
 
-Official rules (reimplemented here, quirks included so numbers match published ones):
-- newlines/tabs become spaces and answers are stripped;
-- only when the 10 human answers are *not all identical*, the prediction and every human
-  answer are normalised: punctuation (removed when it touches a space or the text has a
-  digit-comma-digit, else replaced by a space; a period not followed by a digit is removed),
-  then lower-casing, number words to digits ("two" -> "2", "none" -> "0"), articles
-  ("a", "an", "the") dropped, and apostrophe-less contractions restored ("dont" -> "don't");
-- comparison is case-insensitive; for each of the 10 leave-one-out subsets of 9 human
-  answers the score is min(#matches / 3, 1), and the accuracy is their mean.
+Reimplemented from GT-Vision-Lab/VQA ``PythonEvaluationTools/vqaEvaluation/vqaEval.py``
+(``VQAEval.evaluate``), quirks included so numbers match published ones:
+
+- the *prediction* is always processed, whatever the human answers are: newlines/tabs
+  become spaces, it is stripped, punctuation-processed, then digit/article-processed
+  (lower-cased, number words to digits, "a"/"an"/"the" dropped, apostrophe-less
+  contractions restored). In the script these two calls sit *before* the
+  ``if len(set(gtAnswers)) > 1`` test, not inside it;
+- the *human answers* are only punctuation-processed, and only when they are not all
+  identical (inside that ``if``). They are never stripped, lower-cased or
+  digit/article-processed: "Two" scores 0 against ten "Two"s (it becomes "2"), and a
+  prediction "two" only ever matches annotators who wrote "2";
+- punctuation processing: each of ``; / [ ] " { } ( ) = + \\ _ - > < @ ` , ? !`` is removed
+  when it touches a space in the original text or the text has a digit-comma-digit, else it
+  becomes a space; then a period not followed by a digit is removed (at most 32 of them:
+  the script passes ``re.UNICODE`` where ``re.sub`` expects ``count``);
+- comparison is exact, case-sensitive string equality; for each of the leave-one-out subsets
+  (every annotator left out once; annotators are distinct even when they wrote the same
+  text, as the script's ``answer_id`` makes them) the score is min(#matches / 3, 1), and the
+  accuracy is their mean.
+
+This is GT-Vision-Lab's own file (checked at its commits 07aecec and c4e6a0e). Some widely
+copied forks differ: they also digit/article-process the human answers and move the
+prediction's processing inside the ``if`` (unanimous answers then meet a raw prediction);
+numbers computed with those are not the official ones.
 """
 
 from __future__ import annotations
@@ -57,8 +73,9 @@ youd've:you'd've you'dve:you'd've youll:you'll youre:you're youve:you've
 """.split())
 
 
+@lru_cache(maxsize=1 << 18)  # human answers repeat a lot; part of the hot path of scoring
 def process_punctuation(text: str) -> str:
-    """The official ``processPunctuation``."""
+    """The official ``processPunctuation`` ("yes." -> "yes", "red-white" -> "red white")."""
     out = text
     drop = _COMMA_STRIP.search(text) is not None
     for p in _PUNCT:
@@ -82,25 +99,45 @@ def _clean(text: str) -> str:
 
 @lru_cache(maxsize=1 << 18)  # answers repeat a lot; this is the hot path of scoring
 def normalize_answer(text: str) -> str:
-    """Full official normalisation of one answer ("Two." -> "2", "a red circle" -> "red circle")."""
+    """The official processing of a *prediction* ("Two." -> "2", "a red circle" -> "red circle").
+    Human answers are not processed this way (see ``process_answers``)."""
     return process_digit_article(process_punctuation(_clean(text)))
+
+
+def process_answers(answers: Sequence[str]) -> list[str]:
+    """The official processing of the *human answers*: punctuation only, and only when they
+    are not all identical; otherwise returned as given (no strip, no lower-casing)."""
+    if len(set(answers)) > 1:
+        return [process_punctuation(a) for a in answers]
+    return list(answers)
+
+
+def _loo_accuracy(pred: str, gts: Sequence[str]) -> float:
+    hits = [a == pred for a in gts]
+    total = sum(hits)
+    # leave-one-out: the subset without annotator i has (total - hits[i]) matches
+    return sum(min(1.0, (total - h) / 3.0) for h in hits) / len(hits)
 
 
 def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
     """Official VQA accuracy in [0, 1] of one predicted answer against the human answers
-    (normally 10; each is treated as a distinct annotator, as the official answer_ids make it)."""
+    (normally 10)."""
     if not answers:
         raise ValueError("vqa_accuracy needs at least one human answer")
-    gts = [_clean(a) for a in answers]
-    pred = _clean(prediction)
-    if len(set(gts)) > 1:  # official quirk: unanimous answers are compared without normalising
-        gts = [normalize_answer(a) for a in gts]
-        pred = normalize_answer(pred)
-    pred = pred.lower()
-    hits = [a.lower() == pred for a in gts]
-    total = sum(hits)
-    # leave-one-out: the subset without annotator i has (total - hits[i]) matches
-    return sum(min(1.0, (total - h) / 3.0) for h in hits) / len(hits)
+    return _loo_accuracy(normalize_answer(prediction), process_answers(answers))
+
+
+def oracle_accuracy(answers: Sequence[str]) -> float:
+    """The best official accuracy any single prediction can reach on these human answers.
+
+    Only a processed human answer can match, and only if some prediction processes to it;
+    ``normalize_answer`` is idempotent, so those are the answers that are their own
+    normalisation ("Yes" among ten unanimous "Yes"s is unreachable: the oracle scores 0)."""
+    if not answers:
+        raise ValueError("oracle_accuracy needs at least one human answer")
+    gts = process_answers(answers)
+    reachable = {g for g in gts if normalize_answer(g) == g}
+    return max((_loo_accuracy(g, gts) for g in reachable), default=0.0)
 
 
 def exact_match(prediction: str, target: str) -> float:
