@@ -185,9 +185,17 @@ def test_param_groups_give_prompt_and_adapters_their_fixed_lr():
     assert groups["main"]["lr"] == 1e-4 and "fixed_lr" not in groups["main"]
     assert groups["prompt"]["lr"] == 2e-5 and groups["prompt"]["fixed_lr"]
     assert groups["adapters"]["lr"] == 3e-5 and groups["adapters"]["fixed_lr"]
+    assert groups["adapters_no_decay"]["lr"] == 3e-5 and groups["adapters_no_decay"]["fixed_lr"]
     layers = model.cfg.lm and len(model.head.model.decoder.layers)
-    assert len(groups["adapters"]["params"]) == 4 * 2 * layers  # 2 adapters x 2 linears
-    assert all(g["weight_decay"] == 0.1 for g in groups.values())
+    # 2 adapters x 2 linears per layer: weights decay, biases do not
+    assert len(groups["adapters"]["params"]) == len(groups["adapters_no_decay"]["params"]) \
+        == 2 * 2 * layers
+    assert all(p.ndim == 2 for p in groups["adapters"]["params"])
+    prompt_table = model.fusion.prompt.embed.weight  # an embedding: never decayed
+    assert any(p is prompt_table for p in groups["prompt_no_decay"]["params"])
+    assert {n: g["weight_decay"] for n, g in groups.items()} == {
+        "main": 0.1, "main_no_decay": 0.0, "prompt": 0.1, "prompt_no_decay": 0.0,
+        "adapters": 0.1, "adapters_no_decay": 0.0}
 
 
 @pytest.mark.parametrize("overrides, message", [

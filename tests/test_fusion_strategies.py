@@ -151,3 +151,26 @@ def test_fvcore_and_flop_counter_mode_agree_within_2_percent(name, overrides):
     assert fv.uncounted_ops == []
     assert abs(fcm.total - fv.total) <= 0.02 * fcm.total, (fcm.total, fv.total)
     assert fcm.by_module["fusion"] == pytest.approx(fv.by_module["fusion"], rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["jar", "flamingo", "perceiver", "concat"])
+def test_weight_decay_spares_norms_biases_gates_latents_and_embeddings(name):
+    """Only weight matrices of linear/conv layers decay: decaying a tanh gate, a latent
+    array or an embedding table pulls it to 0 (a closed gate, a blank query)."""
+    from variants.blocks import TanhGate
+
+    model = variants.create(name, "tiny")
+    groups = {g["name"]: g for g in model.param_groups(lr=1e-3, weight_decay=0.05)}
+    assert groups["main"]["weight_decay"] == 0.05
+    assert groups["main_no_decay"]["weight_decay"] == 0.0
+    decayed = {id(p) for p in groups["main"]["params"]}
+    assert len(decayed) + len(groups["main_no_decay"]["params"]) == \
+        len(model.trainable_parameters())
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(names[i].endswith("weight") for i in decayed)
+    spared = [p for m in model.modules()
+              if isinstance(m, TanhGate | torch.nn.LayerNorm | torch.nn.Embedding)
+              for p in m.parameters()]
+    spared += [p for n, p in model.named_parameters() if p.ndim < 2 or
+               n.split(".")[-1] in ("tokens", "modality", "pos_embed", "cls_token")]
+    assert spared and not any(id(p) in decayed for p in spared)

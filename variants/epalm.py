@@ -36,7 +36,7 @@ from torch import nn
 
 from bench.errors import UserError
 
-from .backbones import VIT_SIZES, build_vit, freeze
+from .backbones import STEMS, VIT_SIZES, build_vit, freeze
 from .config import BaseConfig, knob
 from .frozen_lm import (
     ACTIVATIONS,
@@ -50,7 +50,7 @@ from .frozen_lm import (
     left_align,
     output_cache,
 )
-from .interface import Batch, FusionModel, Output
+from .interface import Batch, FusionModel, Output, decay_groups
 from .opt import OPT_SIZES, OPT_VOCAB, build_opt
 from .registry import register_strategy
 
@@ -63,6 +63,8 @@ class FrozenLMConfig(BaseConfig):
                                 minimum=8)
     vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
+    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
+                            "(a small timm ResNet at the same stride)", choices=STEMS)
     vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
     lm: str = knob("opt-350m", "OPT size (public configs; micro for CPU)", choices=tuple(OPT_SIZES))
     lm_path: str = knob("", "local save_pretrained OPT directory (empty = random init of `lm`)")
@@ -133,7 +135,8 @@ class FrozenLM(FusionModel):
         super().__init__()
         self.cfg = cfg
         self.levels = 1 if cfg.visual_tokens == "all" else cfg.vision_layers
-        vit = build_vit(cfg.vision, cfg.image_size, cfg.patch_size, cfg.vision_path)
+        vit = build_vit(cfg.vision, cfg.image_size, cfg.patch_size, cfg.vision_path,
+                        cfg.vision_stem)
         self.image_encoder = VisualFeatures(vit, self.levels, cfg.visual_tokens == "all")
         self.text_encoder = None
         self.head = build_opt(cfg.lm, cfg.text_vocab_size, cfg.lm_path,
@@ -259,17 +262,21 @@ class FrozenLM(FusionModel):
 
     def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
         """Prompt and adapters at their own fixed learning rates (``fixed_lr``: schedulers
-        leave them alone, as eP-ALM's recipe); everything else trainable at ``lr``."""
+        leave them alone, as eP-ALM's recipe); everything else trainable at ``lr``. Each
+        part is split by ``decay_groups`` (no decay on biases, norms, the prompt table)."""
         prompt = list(self.fusion.prompt.parameters()) if self.fusion.prompt else []
         adapters = [p for a in self.adapter_modules for p in a.parameters()]
         special = {id(p) for p in prompt + adapters}
         rest = [p for p in self.trainable_parameters() if id(p) not in special]
-        groups = [
-            {"name": "main", "params": rest, "lr": lr},
+        fixed = [
             {"name": "prompt", "params": prompt, "lr": self.cfg.prompt_lr, "fixed_lr": True},
             {"name": "adapters", "params": adapters, "lr": self.cfg.adapter_lr, "fixed_lr": True},
         ]
-        return [{**g, "weight_decay": weight_decay} for g in groups if g["params"]]
+        groups = [g for part in fixed if part["params"]
+                  for g in decay_groups(self, part["params"], part["lr"], weight_decay,
+                                        part["name"])
+                  for g in [{**g, "fixed_lr": True}]]
+        return decay_groups(self, rest, lr, weight_decay) + groups
 
     def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
                     targets: bool = False) -> Batch:

@@ -13,6 +13,26 @@ import torch
 from torch import nn
 
 COMPONENTS = ("image_encoder", "text_encoder", "fusion", "head")
+# Weight decay applies to the weight matrices of these layers only (minGPT's rule); biases,
+# norms, embeddings, position tables, learned latents/queries and tanh-gate scalars are
+# free parameters whose decay pulls them towards 0 (a closed gate, a blank latent).
+DECAYED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase, nn.MultiheadAttention)
+
+
+def decay_groups(model: nn.Module, params: list[nn.Parameter], lr: float,
+                 weight_decay: float, name: str = "main") -> list[dict]:
+    """``params`` split into a ``{name}`` group with ``weight_decay`` (weights of
+    ``DECAYED`` layers) and a ``{name}_no_decay`` group without; empty groups dropped."""
+    decayed = {id(p) for m in model.modules() if isinstance(m, DECAYED)
+               for pname, p in m.named_parameters(recurse=False)
+               if pname.startswith(("weight", "in_proj_weight")) and p.ndim >= 2}
+    groups = [
+        {"name": name, "params": [p for p in params if id(p) in decayed], "lr": lr,
+         "weight_decay": weight_decay},
+        {"name": f"{name}_no_decay", "params": [p for p in params if id(p) not in decayed],
+         "lr": lr, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
 
 
 @dataclass
@@ -112,9 +132,9 @@ class FusionModel(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
-        """Optimizer groups; strategies with per-part learning rates (eP-ALM's prompt and
-        adapters) override this."""
-        return [{"params": self.trainable_parameters(), "lr": lr, "weight_decay": weight_decay}]
+        """Optimizer groups (``decay_groups``); strategies with per-part learning rates
+        (eP-ALM's prompt and adapters) override this."""
+        return decay_groups(self, self.trainable_parameters(), lr, weight_decay)
 
     def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
                     targets: bool = False) -> Batch:
