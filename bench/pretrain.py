@@ -22,9 +22,7 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import UserError
 from .io import atomic_write_json
@@ -66,89 +64,58 @@ def _epochs(n: int, batch_size: int, epochs: int, seed: int):
 
 
 def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int = 64,
-                    patch_size: int = 8, epochs: int = 6, seed: int = 0, lr: float = 2e-3,
-                    force: bool = False) -> Path:
+                    patch_size: int = 8, epochs: int = 12, seed: int = 0, lr: float = 2e-3,
+                    force: bool = False, stem: str = "conv") -> Path:
     """Path of the cached ViT state dict (``model.safetensors``), training it if missing.
 
-    Dense supervision from ``scenes.json``: every patch token predicts which object covers
-    the patch centre (size x colour x shape) or background, which teaches the patch tokens
-    the spatial perception the fusion strategies read (64 labels per 64 px image)."""
+    Dense supervision from ``scenes.json`` (``bench.pretrain_vision``: per half-patch cell
+    colour, shape and size; the scene summary on [CLS]); ``meta.json`` records the linear
+    probe of the frozen features per attribute on val images."""
     from safetensors.torch import save_file
-    from timm.models.vision_transformer import VisionTransformer
 
-    from variants.backbones import VIT_SIZES
+    from variants.backbones import build_vit
 
-    from .data.scenes import COLORS, SHAPES, SIZES
+    from .pretrain_vision import PretrainHeads, dense_targets, probe, scene_split
 
     data_dir = Path(data_dir)
     key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
-               epochs=epochs, seed=seed, lr=lr, target="patch-objects")
-    out = CACHE / f"vit-{size}-{image_size}px-p{patch_size}-{key}"
+               epochs=epochs, seed=seed, lr=lr, stem=stem, target="dense-attributes")
+    out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
     if (out / "model.safetensors").is_file() and not force:
         return out / "model.safetensors"
-    classes = ["background"] + [f"{s} {c} {sh}" for s in SIZES for c in COLORS for sh in SHAPES]
-    scenes = json.loads((data_dir / "scenes.json").read_text())
-    scale = image_size / scenes.get("image_size", image_size)
-    splits = {s: _patch_targets([r for r in scenes["images"] if r["split"] == s], data_dir,
-                                image_size, patch_size, scale, classes) for s in ("train", "val")}
+    train, val = (scene_split(data_dir, s, image_size) for s in ("train", "val"))
+    targets = dense_targets(train[0], image_size, patch_size)
     torch.manual_seed(seed)
-    width, depth, heads = VIT_SIZES[size]
-    model = VisionTransformer(img_size=image_size, patch_size=patch_size, embed_dim=width,
-                              depth=depth, num_heads=heads, num_classes=0)
-    model.patch_head = torch.nn.Linear(width, len(classes))
+    vit = build_vit(size, image_size, patch_size, stem=stem)
+    heads = PretrainHeads(vit.embed_dim, targets["summary"].shape[1])
+    model = torch.nn.ModuleDict({"vit": vit, "heads": heads})
 
-    def patch_logits(m, x):
-        return m.patch_head(m.forward_features(x)[:, m.num_prefix_tokens:])
+    def loss_fn(m, idx):
+        batch = {"count": targets["count"][idx], "summary": targets["summary"][idx],
+                 "cells": {a: t[idx] for a, t in targets["cells"].items()}}
+        tokens = m["vit"].forward_features(train[1][idx])
+        return m["heads"].loss(tokens, batch, vit.num_prefix_tokens)
 
-    def loss_fn(m, batch):
-        return F.cross_entropy(patch_logits(m, batch[0]).flatten(0, 1), batch[1].flatten())
-
-    x, y = splits["train"]
     start = time.perf_counter()
-    steps = epochs * -(-len(x) // 64)
-    loss = _loop(model, ((x[i], y[i]) for i in _epochs(len(x), 64, epochs, seed)), steps, lr,
-                 loss_fn)
-    model.eval()
-    with torch.no_grad():
-        vx, vy = splits["val"]
-        pred = patch_logits(model, vx).argmax(-1)
-        objects = vy > 0
-        acc = (pred == vy).float().mean().item()
-        object_acc = (pred[objects] == vy[objects]).float().mean().item()
-    state = {k: v.contiguous() for k, v in model.state_dict().items()
-             if not k.startswith(("head.", "patch_head."))}
+    n = len(train[1])
+    steps = epochs * -(-n // 64)
+    loss = _loop(model, _epochs(n, 64, epochs, seed), steps, lr, loss_fn)
+    seconds = time.perf_counter() - start
+    probes = probe(vit, train, val, patch_size)
+    state = {k: v.contiguous() for k, v in vit.state_dict().items() if not k.startswith("head.")}
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out / "model.safetensors"))
     atomic_write_json(out / "meta.json", {
-        "kind": "vision", "size": size, "image_size": image_size, "patch_size": patch_size,
-        "task": "per-patch object class (background or size x colour x shape)",
-        "epochs": epochs, "final_train_loss": loss, "val_patch_accuracy": acc,
-        "val_object_patch_accuracy": object_acc, "data": str(data_dir),
-        "seconds": time.perf_counter() - start})
+        "kind": "vision", "size": size, "stem": stem, "image_size": image_size,
+        "patch_size": patch_size, "task": "per half-patch cell colour/shape/size; [CLS]: "
+        "object count and present attributes", "epochs": epochs, "final_train_loss": loss,
+        **{k: round(v, 2) for k, v in probes.items()}, "data": str(data_dir),
+        "seconds": round(seconds, 1)})
     return out / "model.safetensors"
 
 
-def _patch_targets(records: list[dict], data_dir: Path, image_size: int, patch_size: int,
-                   scale: float, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised pixels [N, 3, S, S] and per-patch class ids [N, (S/p)^2]."""
-    from .data.dataset import load_image
-
-    index = {c: i for i, c in enumerate(classes)}
-    grid = image_size // patch_size
-    centres = (torch.arange(grid) + 0.5) * patch_size
-    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
-    labels = torch.zeros(len(records), grid * grid, dtype=torch.long)
-    for i, r in enumerate(records):
-        for o in r["objects"]:
-            inside = ((xs - o["x"] * scale) ** 2 + (ys - o["y"] * scale) ** 2
-                      <= (o["r"] * scale) ** 2).flatten()
-            labels[i, inside] = index[f"{o['size']} {o['color']} {o['shape']}"]
-    pixels = torch.from_numpy(np.stack([load_image(str(data_dir / r["file_name"]), image_size)
-                                        for r in records]))
-    return _normalise(pixels), labels
-
-
-def _normalise(pixels: torch.Tensor) -> torch.Tensor:
+def normalise(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels [N, 3, S, S] -> ImageNet-normalised floats (as the datasets feed them)."""
     from .data.dataset import IMAGENET_MEAN, IMAGENET_STD
 
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255

@@ -36,17 +36,45 @@ BERT_SIZES = {
 }
 
 
-def build_vit(size: str, image_size: int, patch_size: int, path: str = "") -> nn.Module:
+STEMS = ("patch", "conv")
+
+
+def conv_stem(patch_size: int, width: int) -> nn.Module:
+    """timm's ResNet (BasicBlock, one block per stage, channels 16/32/64/``width``) as a
+    ViT's input stem: its ``output_stride`` = ``patch_size`` (later stages dilate instead of
+    striding), so it returns the same token grid as a patch embedding, which timm's
+    ``HybridEmbed`` projects to tokens. Convolutions see colour, edges and shape at every
+    pixel; a linear patch embedding of few-pixel objects must learn that from far more data
+    ("early convolutions help transformers see better", Xiao et al. 2021)."""
+    from timm.models.resnet import BasicBlock, ResNet
+
+    if patch_size not in (8, 16, 32):
+        raise UserError(f"vision_stem=conv needs patch_size 8, 16 or 32, not {patch_size}")
+    return ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, width),
+                  stem_width=16, output_stride=patch_size, num_classes=0, global_pool="")
+
+
+def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
+              stem: str = "patch") -> nn.Module:
     """A timm VisionTransformer without classifier; ``path`` loads a safetensors state dict
-    (position embeddings are resampled to ``image_size`` by timm's checkpoint filter)."""
+    (position embeddings are resampled to ``image_size`` by timm's checkpoint filter).
+    ``stem``: ``patch`` (a linear patch embedding) or ``conv`` (``conv_stem`` + timm's
+    ``HybridEmbed``: same token grid, [CLS] and blocks)."""
+    from functools import partial
+
+    from timm.layers import HybridEmbed
     from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
     if image_size % patch_size:
         raise UserError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
     width, depth, heads = VIT_SIZES[size]
+    embed = {}
+    if stem == "conv":
+        backbone = conv_stem(patch_size, width)
+        embed = dict(patch_size=1, embed_layer=partial(HybridEmbed, backbone=backbone))
     model = VisionTransformer(
-        img_size=image_size, patch_size=patch_size, embed_dim=width, depth=depth,
-        num_heads=heads, num_classes=0,
+        img_size=image_size, patch_size=embed.pop("patch_size", patch_size), embed_dim=width,
+        depth=depth, num_heads=heads, num_classes=0, **embed,
     )
     if path and not Path(path).is_file():
         raise UserError(f"checkpoint not found: {path}")
@@ -104,9 +132,10 @@ def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.M
 class ImageEncoder(nn.Module):
     """ViT features: all tokens ([CLS] + patches) after the final norm, [B, 1+HW, C]."""
 
-    def __init__(self, size: str, image_size: int, patch_size: int, path: str = ""):
+    def __init__(self, size: str, image_size: int, patch_size: int, path: str = "",
+                 stem: str = "patch"):
         super().__init__()
-        self.vit = build_vit(size, image_size, patch_size, path)
+        self.vit = build_vit(size, image_size, patch_size, path, stem)
         self.dim = self.vit.embed_dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

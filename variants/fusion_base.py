@@ -16,7 +16,7 @@ from torch import nn
 
 from bench.errors import UserError
 
-from .backbones import BERT_SIZES, VIT_SIZES, ImageEncoder, TextEncoder, freeze
+from .backbones import BERT_SIZES, STEMS, VIT_SIZES, ImageEncoder, TextEncoder, freeze
 from .blocks import ClassifierHead, vqa_loss
 from .config import BaseConfig, check_positive, knob
 from .interface import Batch, FusionModel, Output
@@ -26,6 +26,8 @@ from .interface import Batch, FusionModel, Output
 class EncoderFusionConfig(BaseConfig):
     vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
+    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
+                            "(a small timm ResNet at the same stride)", choices=STEMS)
     vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
     freeze_vision: bool = knob(False, "freeze the image encoder")
     text: str = knob("base", "BERT text-encoder size", choices=tuple(BERT_SIZES))
@@ -64,7 +66,7 @@ class EncoderFusionModel(FusionModel):
         super().__init__()
         self.cfg = cfg
         self.image_encoder = ImageEncoder(cfg.vision, cfg.image_size, cfg.patch_size,
-                                          cfg.vision_path)
+                                          cfg.vision_path, cfg.vision_stem)
         self.text_encoder = TextEncoder(cfg.text, cfg.text_vocab_size, cfg.text_len, cfg.text_path)
         if cfg.freeze_vision:
             freeze(self.image_encoder)
