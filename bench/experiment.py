@@ -16,6 +16,7 @@ import torch
 
 import variants
 
+from .best import BestWeights
 from .distributed import is_main_process, local_device
 from .errors import UserError
 from .io import atomic_write_json
@@ -74,7 +75,7 @@ def resolve_pretrained(strategy: str, preset: str | None, overrides: dict[str, A
     out = dict(overrides)
     if getattr(cfg, "vision_path", "") == PRETRAINED:
         out["vision_path"] = str(pretrain_vision(data_dir, cfg.vision, cfg.image_size,
-                                                 cfg.patch_size))
+                                                 cfg.patch_size, stem=cfg.vision_stem))
     if getattr(cfg, "lm_path", "") == PRETRAINED:
         out["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
     return out
@@ -123,11 +124,17 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
         collate = caches["train"].collate
         eval_collate = {s: c.collate for s, c in caches.items()}
 
+    if not resume:
+        BestWeights.clear(out)
+    best = BestWeights(out, enabled=main)
+
     def evaluate(m):
         from .evaluate import evaluate_vqa
 
-        return evaluate_vqa(m, val_set, "val", device=device,
-                            collate=eval_collate.get("val"))
+        metrics = evaluate_vqa(m, val_set, "val", device=device,
+                               collate=eval_collate.get("val"))
+        best.update(m, metrics)
+        return metrics
 
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
                   on_eval=on_eval, resume=resume)
@@ -135,6 +142,7 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
               "feature_cache": bool(eval_collate), "feature_cache_s": cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})
+    result.update(best.restore(model))  # test (and report) the best validation epoch
     if eval_test:
         from .evaluate import evaluate_vqa
 
