@@ -150,3 +150,16 @@ def test_render_is_stable_on_rerun(stored_runs, tmp_path, capsys):
                               "--out", str(out)], capsys)
         assert code == 0
     assert len(ResultStore(stored_runs / "strategies_quick").rows) == 4
+
+
+def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():
+    from bench.report import PRESETS, _spec_path
+    from bench.sweep import load_spec
+
+    for preset, seeds in (("quick", {0}), ("paper", {0, 1, 2})):
+        specs = [load_spec(_spec_path(name)) for name in PRESETS[preset]]
+        trained = [s for s in specs if s.mode == "train"]
+        assert trained and all({p.seed for p in s.points} == seeds for s in trained), preset
+        strategies = {p.strategy for s in trained if s.name.startswith("strategies")
+                      for p in s.points}
+        assert "late_fusion" in strategies, preset
