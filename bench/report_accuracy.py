@@ -41,9 +41,11 @@ class Trained:
 
 
 def group_columns(frame: pd.DataFrame) -> list[str]:
-    """What identifies a configuration across seeds: sweep, strategy, preset, grid values."""
-    grid = sorted(c for c in frame.columns if c.startswith("grid.") and c != "grid.seed")
-    return [c for c in ("sweep", "strategy", "preset") if c in frame.columns] + grid
+    """What identifies a configuration across seeds: sweep, strategy, preset, grid values
+    and the resolved config (so a stale row of an edited preset is not taken for a seed)."""
+    keys = sorted(c for c in frame.columns
+                  if c.startswith(("grid.", "cfg.")) and c != "grid.seed")
+    return [c for c in ("sweep", "strategy", "preset") if c in frame.columns] + keys
 
 
 def merge_seeds(frame: pd.DataFrame, scores: dict[str, dict[str, list]]) -> list[Trained]:

@@ -103,3 +103,12 @@ def test_strategy_orderings_use_the_strategy_sweeps_and_show_both_accuracies():
     assert ada["verdict"] == "contradicts" and ada["ours"] == "30.0 vs 35.0"
     assert ada["difference"].startswith("-5.0 [")
     assert frame.loc["eP-ALM > eP-ALM_pt", "verdict"] == NOT_TRAINED
+
+
+def test_rows_of_another_config_are_not_merged_as_seeds():
+    rows = [row("jar", 0, 50.0, iterations=2), row("jar", 1, 52.0, iterations=2),
+            row("jar", 0, 30.0, iterations=2)]
+    rows[2]["cfg.width"] = 128  # a stale row from an edited preset
+    rows[2]["point_id"] += "-stale"
+    trained = merge_seeds(pd.DataFrame(rows), {})
+    assert sorted(t.seeds for t in trained) == [1, 2]
