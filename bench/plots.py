@@ -86,9 +86,10 @@ def pareto_plot(frame: pd.DataFrame, path: Path, acc: str = "test_vqa_acc",
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.scatter(frame["gflops"], frame[acc], color="tab:blue")
     lo, hi = f"{acc}_lo", f"{acc}_hi"
-    if lo in frame and hi in frame and frame[[lo, hi]].notna().all(axis=None):
-        ax.errorbar(frame["gflops"], frame[acc], fmt="none", ecolor="tab:blue", alpha=0.6,
-                    capsize=3, yerr=[frame[acc] - frame[lo], frame[hi] - frame[acc]],
+    bars = frame.dropna(subset=[lo, hi]) if lo in frame and hi in frame else frame.iloc[:0]
+    if not bars.empty:  # rows without stored per-question scores get no bar
+        ax.errorbar(bars["gflops"], bars[acc], fmt="none", ecolor="tab:blue", alpha=0.6,
+                    capsize=3, yerr=[bars[acc] - bars[lo], bars[hi] - bars[acc]],
                     label="95 % bootstrap interval")
     for _, row in frame.iterrows():
         ax.annotate(row["strategy"], (row["gflops"], row[acc]), fontsize=8,
