@@ -8,6 +8,8 @@ eval mode without gradients, and served through a collate that builds the ``Batc
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from variants.interface import Batch, FusionModel
@@ -42,6 +44,13 @@ class FeatureCache:
                      attention_mask=ds.attention_mask[idx],
                      answer_scores=ds.answer_scores(idx), answer_ids=ds.answer_ids[idx],
                      image_features={k: v[slots] for k, v in self.features.items()})
+
+    def over(self, dataset) -> FeatureCache:
+        """The same cached features served for another view of this split (e.g. with the
+        images swapped: ``bench.controls.swap_images``); nothing is recomputed."""
+        view = copy.copy(self)
+        view.dataset = dataset
+        return view
 
     @property
     def nbytes(self) -> int:

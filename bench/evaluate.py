@@ -41,6 +41,16 @@ def predict(model, dataset, *, batch_size: int = 64, device: str = "cpu",
     return answers
 
 
+def question_scores(predictions: dict, examples) -> dict[str, list]:
+    """Per-question ``vqa_acc`` and ``exact_match`` in [0, 1] (the official metric's rules,
+    one question at a time), with the ``question_id`` of each, in the split's order."""
+    examples = list(examples)
+    reports = [vqa_report(predictions, [ex]) for ex in examples]
+    return {"question_id": [ex.question_id for ex in examples],
+            "vqa_acc": [r["accuracy"] for r in reports],
+            "exact_match": [r["exact_match"] for r in reports]}
+
+
 def evaluate_vqa(model, dataset, prefix: str = "val", **kwargs) -> dict[str, float]:
     """``{prefix}_vqa_acc`` and ``{prefix}_exact_match`` in %, over the whole split."""
     report = vqa_report(predict(model, dataset, **kwargs), dataset.examples)

@@ -112,7 +112,7 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
 
     train_set, val_set, test_set = data.splits["train"], data.splits["val"], data.splits["test"]
     collate, eval_collate = train_set.collate, {}
-    cache_s = 0.0
+    cache_s, caches = 0.0, {}
     if use_cache and model.image_encoder_frozen():
         from .cache import FeatureCache
 
@@ -143,11 +143,14 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})
     result.update(best.restore(model))  # test (and report) the best validation epoch
-    if eval_test:
-        from .evaluate import evaluate_vqa
+    if eval_test:  # test accuracy, its blind control, per-question scores for the report
+        from .controls import evaluate_test, save_scores
 
-        result.update(evaluate_vqa(model, test_set, "test", device=device,
-                                   collate=eval_collate.get("test")))
+        figures, per_question = evaluate_test(model, test_set, device=device,
+                                              cache=caches.get("test"))
+        result.update(figures)
+        if main:
+            save_scores(out, per_question)
     if main:
         atomic_write_json(out / "result.json", result)
     return result

@@ -79,11 +79,18 @@ def scaling_plot(frame: pd.DataFrame, x: str, path: Path, title: str, xlabel: st
 
 def pareto_plot(frame: pd.DataFrame, path: Path, acc: str = "test_vqa_acc",
                 floors: dict[str, float] | None = None) -> Path:
-    """Accuracy vs GFLOPs, one point per strategy, Pareto-optimal points joined; dataset
+    """Accuracy vs GFLOPs, one point per strategy with its interval (columns ``{acc}_lo``
+    and ``{acc}_hi`` when present) as an error bar, Pareto-optimal points joined; dataset
     floors (majority, question-only) as horizontal lines."""
     frame = frame.dropna(subset=[acc, "gflops"]).sort_values("gflops")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.scatter(frame["gflops"], frame[acc], color="tab:blue")
+    lo, hi = f"{acc}_lo", f"{acc}_hi"
+    bars = frame.dropna(subset=[lo, hi]) if lo in frame and hi in frame else frame.iloc[:0]
+    if not bars.empty:  # rows without stored per-question scores get no bar
+        ax.errorbar(bars["gflops"], bars[acc], fmt="none", ecolor="tab:blue", alpha=0.6,
+                    capsize=3, yerr=[bars[acc] - bars[lo], bars[hi] - bars[acc]],
+                    label="95 % bootstrap interval")
     for _, row in frame.iterrows():
         ax.annotate(row["strategy"], (row["gflops"], row[acc]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")

@@ -2,9 +2,11 @@
 
 A report preset is a list of sweep specs (``sweeps/*.yaml``). Each sweep stores its rows
 under ``runs/report/<sweep>/`` and skips points already done, so a rerun only renders.
-The page is rendered from those rows alone (``--render-only`` never trains), top to
-bottom: comparison table with accuracy floors, accuracy-vs-GFLOPs plot, the JAR and
-eP-ALM paper tables beside ours, FLOPs-scaling plots, environment.
+The page is rendered from those rows and the per-question test scores stored beside
+each trained point (``--render-only`` never trains), top to bottom: comparison table with
+accuracy floors, accuracies with bootstrap intervals, blind control and paired gaps,
+accuracy-vs-GFLOPs plot, the JAR and eP-ALM paper tables beside ours, whether our runs
+reproduce the papers' accuracy orderings, FLOPs-scaling plots, environment.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     page = render(results, out,
                   preset=args.preset, floors=_read_floors(runs),
-                  elapsed_s=None if args.render_only else elapsed)
+                  elapsed_s=None if args.render_only else elapsed,
+                  scores=_point_scores(runs, results))
     print(f"report written to {page} ({time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -80,6 +83,22 @@ def _spec_path(name: str) -> Path:
 
 def _rows(directory: Path) -> pd.DataFrame:
     return ResultStore(directory).frame()
+
+
+def _point_scores(runs: Path, results: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """Per-question test scores of every trained point that stored them, by point_id
+    (a sweep keeps each point's run under ``<sweep>/points/<point_id>/``)."""
+    from .controls import load_scores
+
+    out = {}
+    for name, frame in results.items():
+        if "point_id" not in frame.columns or "test_vqa_acc" not in frame.columns:
+            continue
+        for pid in frame["point_id"].dropna():
+            stored = load_scores(runs / name / "points" / str(pid))
+            if stored is not None:
+                out[str(pid)] = stored
+    return out
 
 
 def _store_floors(data_dir: Path, runs: Path) -> None:

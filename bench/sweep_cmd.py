@@ -10,7 +10,7 @@ from .sweep import load_spec, run_sweep
 from .table import print_table
 
 SUMMARY = ["strategy", "preset", "params_total", "trainable_pct", "gflops", "mem_infer_mib",
-           "latency_ms", "val_vqa_acc"]
+           "latency_ms", "val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "image_reliance"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -35,7 +35,7 @@ def batch_for(model, batch_size: int, text_len: int, pad: int = 0) -> Batch:
 
 
 def test_all_issue_strategies_are_registered():
-    expected = {"concat", "cross_attn", "perceiver", "cotok", "jar", "flamingo"}
+    expected = {"concat", "cross_attn", "perceiver", "cotok", "jar", "flamingo", "late_fusion"}
     assert expected <= set(STRATEGIES)
 
 

@@ -1,5 +1,9 @@
-"""The report renders from stored results alone: no training, every section present."""
+"""The report renders from stored results alone: no training, every section present,
+accuracies with intervals, the blind control and the papers' orderings."""
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -7,23 +11,57 @@ from bench.store import ResultStore
 from bench.sweep import parse_spec, run_sweep
 from tests.helpers import run_cli
 
+N = 400
+
+
+def score_vectors() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Hand-made per-question (test, blind) scores: late_fusion 40 %; concat = late_fusion
+    plus 32 questions (48 %) but blind it keeps all but 4 (reliance 1 point); jar = concat
+    plus 12 more (51 %); cross_attn = jar with 10 right answers and 10 wrong ones swapped
+    (a tie with jar on average)."""
+    rng = np.random.default_rng(0)
+    late = (rng.permutation(N) < 0.4 * N).astype(float)
+    wrong = np.flatnonzero(late == 0)
+    concat = late.copy()
+    concat[wrong[:32]] = 1
+    jar = concat.copy()
+    jar[wrong[32:44]] = 1
+    cross = jar.copy()
+    cross[np.flatnonzero(jar == 1)[:10]] = 0
+    cross[wrong[44:54]] = 1
+    concat_blind = concat.copy()
+    concat_blind[np.flatnonzero(concat == 1)[:4]] = 0
+    return {"late_fusion": (late, late * 0.5), "concat": (concat, concat_blind),
+            "jar": (jar, late), "cross_attn": (cross, late)}
+
 
 @pytest.fixture()
 def stored_runs(tmp_path, monkeypatch):
     """A small stored results table: real meta-device profile rows for two sweeps, plus
-    accuracy columns as a fixture (the renderer must not care where they came from)."""
+    accuracy columns and per-question score files as a fixture (the renderer must not care
+    where they came from)."""
     runs = tmp_path / "runs"
     scaling = parse_spec({"name": "flops_scaling", "preset": "tiny",
                           "profile": {"measure": "never"},
                           "grids": [{"strategy": ["concat", "jar"], "image_size": [32, 64]},
                                     {"strategy": ["concat"], "depth": [1, 2]}]})
     run_sweep(scaling, runs / "flops_scaling", progress=False)
+    vectors = score_vectors()
     trained = parse_spec({"name": "strategies_quick", "preset": "tiny",
                           "profile": {"measure": "never"},
-                          "grid": {"strategy": ["concat", "jar"]}})
+                          "grid": {"strategy": list(vectors)}})
     store = run_sweep(trained, runs / "strategies_quick", progress=False)
-    for row, acc in zip(store.rows, (48.0, 51.0)):
-        store.add({**row, "val_vqa_acc": acc, "test_vqa_acc": acc - 1})
+    for row in store.rows:
+        test, blind = vectors[row["strategy"]]
+        acc, blind_acc = 100 * test.mean(), 100 * blind.mean()
+        store.add({**row, "val_vqa_acc": acc + 1, "test_vqa_acc": acc,
+                   "test_exact_match": acc, "blind_vqa_acc": blind_acc,
+                   "image_reliance": acc - blind_acc})
+        point = runs / "strategies_quick" / "points" / row["point_id"]
+        point.mkdir(parents=True)
+        (point / "test_scores.json").write_text(json.dumps({
+            "question_id": list(range(N)), "test_vqa_acc": test.tolist(),
+            "test_exact_match": test.tolist(), "blind_vqa_acc": blind.tolist()}))
     pd.DataFrame([{"baseline": "majority", "test_vqa_acc": 29.3},
                   {"baseline": "question-only", "test_vqa_acc": 42.8}]
                  ).to_csv(runs / "floors.csv", index=False)
@@ -35,14 +73,25 @@ def stored_runs(tmp_path, monkeypatch):
     return runs
 
 
-def test_render_only_builds_every_section(stored_runs, tmp_path, capsys):
+def render(stored_runs, tmp_path, capsys) -> tuple[str, object]:
     out = tmp_path / "reports"
     code, stdout, err = run_cli(["report", "--render-only", "--runs", str(stored_runs),
                                  "--out", str(out)], capsys)
     assert code == 0, err
-    page = (out / "README.md").read_text()
+    return (out / "README.md").read_text(), out
+
+
+def table_row(page: str, strategy: str, after: str) -> list[str]:
+    """The cells of ``strategy``'s row in the first table after the heading ``after``."""
+    section = page[page.index(after):]
+    line = next(x for x in section.splitlines() if x.startswith(f"| {strategy} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_render_only_builds_every_section(stored_runs, tmp_path, capsys):
+    page, out = render(stored_runs, tmp_path, capsys)
     for heading in ("## Strategy comparison", "## JAR paper", "## eP-ALM",
-                    "## FLOPs scaling", "## Environment"):
+                    "## The papers' accuracy orderings", "## FLOPs scaling", "## Environment"):
         assert heading in page
     assert "majority 29.30 %" in page and "question-only 42.80 %" in page
     assert "| jar |" in page and "SPICE is not computed" in page
@@ -50,7 +99,48 @@ def test_render_only_builds_every_section(stored_runs, tmp_path, capsys):
                 "flops_vs_fusion_depth.png"):
         assert (out / png).stat().st_size > 5000, png
     comparison = pd.read_csv(out / "comparison.csv")
-    assert list(comparison["strategy"]) == ["jar", "concat"]  # best accuracy first
+    # best accuracy first (cross_attn ties jar's mean exactly; the stable sort keeps jar first)
+    assert list(comparison["strategy"])[-2:] == ["concat", "late_fusion"]
+    for column in ("test_vqa_acc_lo", "test_vqa_acc_hi", "blind_vqa_acc", "image_reliance_lo",
+                   "vs_best", "gap_to_late_fusion_lo", "tied_with_best", "note"):
+        assert column in comparison.columns, column
+
+
+def test_accuracies_carry_intervals_gaps_and_the_blind_flag(stored_runs, tmp_path, capsys):
+    page, out = render(stored_runs, tmp_path, capsys)
+    header = table_row(page, "strategy", "**Accuracy, with")
+    cells = {s: dict(zip(header, table_row(page, s, "**Accuracy, with")))
+             for s in score_vectors()}
+    jar, concat, cross, late = (cells[s] for s in ("jar", "concat", "cross_attn",
+                                                   "late_fusion"))
+    assert jar["test VQA acc % [95 % CI]"].startswith("51.0 [")
+    assert jar["vs best (points)"] == "best"
+    assert cross["vs best (points)"].startswith("≈ best +0.0 [")  # a paired tie
+    assert not concat["vs best (points)"].startswith("≈")  # 3 points worse on every resample
+    assert concat["vs late_fusion (points)"].startswith("+8.0 [")
+    assert late["vs late_fusion (points)"] == "n/a"
+    assert concat["image reliance (points)"].startswith("+1.0 [")
+    assert concat["note"] == "does not use the image" and jar["note"] == ""
+    assert late["blind acc %"].startswith("20.0 [")
+
+
+def test_orderings_table_states_a_verdict_or_says_not_trained(stored_runs, tmp_path, capsys):
+    page, out = render(stored_runs, tmp_path, capsys)
+    orderings = pd.read_csv(out / "paper_orderings.csv")
+    by_claim = dict(zip(orderings["claim"], orderings["verdict"]))
+    assert by_claim["JAR > Concat"] == "reproduces"  # jar = concat + 12 questions
+    assert by_claim["JAR > Perceiver"] == "not trained in this preset"
+    assert by_claim["iterations=2 > iterations=1"] == "not trained in this preset"
+    assert by_claim["eP-ALM_ada > eP-ALM"] == "not trained in this preset"
+    assert "| JAR Table 3 | JAR > Concat |" in page
+
+
+def test_rows_without_stored_scores_render_without_intervals(stored_runs, tmp_path, capsys):
+    for path in (stored_runs / "strategies_quick" / "points").glob("*/test_scores.json"):
+        path.unlink()
+    page, out = render(stored_runs, tmp_path, capsys)
+    cells = table_row(page, "jar", "**Accuracy, with")
+    assert "51" in cells[2] and "[" not in cells[2]
 
 
 def test_render_is_stable_on_rerun(stored_runs, tmp_path, capsys):
@@ -59,4 +149,17 @@ def test_render_is_stable_on_rerun(stored_runs, tmp_path, capsys):
         code, _, _ = run_cli(["report", "--render-only", "--runs", str(stored_runs),
                               "--out", str(out)], capsys)
         assert code == 0
-    assert len(ResultStore(stored_runs / "strategies_quick").rows) == 2
+    assert len(ResultStore(stored_runs / "strategies_quick").rows) == 4
+
+
+def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():
+    from bench.report import PRESETS, _spec_path
+    from bench.sweep import load_spec
+
+    for preset, seeds in (("quick", {0}), ("paper", {0, 1, 2})):
+        specs = [load_spec(_spec_path(name)) for name in PRESETS[preset]]
+        trained = [s for s in specs if s.mode == "train"]
+        assert trained and all({p.seed for p in s.points} == seeds for s in trained), preset
+        strategies = {p.strategy for s in trained if s.name.startswith("strategies")
+                      for p in s.points}
+        assert "late_fusion" in strategies, preset

@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (registration side effects)
     epalm_baselines,
     flamingo,
     jar,
+    late_fusion,
     perceiver,
     presets,
 )

@@ -1,9 +1,10 @@
 """The encoder-fusion family's shared frame: encoders -> fusion -> VQA classifier.
 
 A strategy file only supplies its fusion module: ``fusion(image_tokens [B, M, Cv],
-text_tokens [B, L, Ct], text_mask [B, L]) -> pooled [B, width]``. The image and text
-encoders, the answer head and the loss live here, identical for every strategy, so a
-comparison differs only in the fusion.
+text_tokens [B, L, Ct], text_mask [B, L]) -> pooled [B, width]``. The image encoder, the
+text encoder (BERT, unless a strategy brings its own: ``late_fusion``'s LSTM), the answer
+head and the loss live here, identical for every strategy, so a comparison differs only in
+the fusion.
 """
 
 from __future__ import annotations
@@ -23,29 +24,47 @@ from .interface import Batch, FusionModel, Output
 
 
 @dataclass
-class EncoderFusionConfig(BaseConfig):
+class ImageFusionConfig(BaseConfig):
+    """What every encoder-fusion strategy shares: the image encoder and the fusion width."""
+
     vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
     vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
                             "(a small timm ResNet at the same stride)", choices=STEMS)
     vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
     freeze_vision: bool = knob(False, "freeze the image encoder")
+    width: int = knob(768, "fusion width D (both modalities are projected to it)", minimum=1)
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(width=self.width)
+        if self.image_size % self.patch_size:
+            raise UserError(
+                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}"
+            )
+
+
+@dataclass
+class EncoderFusionConfig(ImageFusionConfig):
+    """Attention-based fusion over BERT text tokens."""
+
     text: str = knob("base", "BERT text-encoder size", choices=tuple(BERT_SIZES))
     text_path: str = knob("", "local save_pretrained BERT directory (empty = random init)")
     freeze_text: bool = knob(False, "freeze the text encoder")
-    width: int = knob(768, "fusion width D (both modalities are projected to it)", minimum=1)
     heads: int = knob(12, "attention heads in the fusion layers", minimum=1)
     mlp_ratio: float = knob(4.0, "MLP hidden size as a multiple of the width", minimum=0.25)
 
     def validate(self) -> None:
         super().validate()
-        check_positive(width=self.width, heads=self.heads)
+        check_positive(heads=self.heads)
         if self.width % self.heads:
             raise UserError(f"width={self.width} is not divisible by heads={self.heads}")
-        if self.image_size % self.patch_size:
-            raise UserError(
-                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}"
-            )
+
+
+def bert_text_encoder(cfg: EncoderFusionConfig) -> nn.Module:
+    """The BERT text encoder of the attention-based strategies (frozen if configured)."""
+    encoder = TextEncoder(cfg.text, cfg.text_vocab_size, cfg.text_len, cfg.text_path)
+    return freeze(encoder) if cfg.freeze_text else encoder
 
 
 def check_split(fusion_layers: int, iterations: int) -> None:
@@ -61,19 +80,20 @@ def check_split(fusion_layers: int, iterations: int) -> None:
 class EncoderFusionModel(FusionModel):
     family = "encoder-fusion"
 
-    def __init__(self, cfg: EncoderFusionConfig,
-                 make_fusion: Callable[[EncoderFusionConfig, int, int], nn.Module]):
+    def __init__(self, cfg: ImageFusionConfig,
+                 make_fusion: Callable[[ImageFusionConfig, int, int], nn.Module],
+                 make_text: Callable[[ImageFusionConfig], nn.Module] = bert_text_encoder):
+        """``make_text(cfg)``: the text encoder (``.dim`` wide token features [B, L, dim]);
+        the fusion's ``out_dim`` (default: the width) sizes the classifier."""
         super().__init__()
         self.cfg = cfg
         self.image_encoder = ImageEncoder(cfg.vision, cfg.image_size, cfg.patch_size,
                                           cfg.vision_path, cfg.vision_stem)
-        self.text_encoder = TextEncoder(cfg.text, cfg.text_vocab_size, cfg.text_len, cfg.text_path)
+        self.text_encoder = make_text(cfg)
         if cfg.freeze_vision:
             freeze(self.image_encoder)
-        if cfg.freeze_text:
-            freeze(self.text_encoder)
         self.fusion = make_fusion(cfg, self.image_encoder.dim, self.text_encoder.dim)
-        self.head = ClassifierHead(cfg.width, cfg.num_answers)
+        self.head = ClassifierHead(getattr(self.fusion, "out_dim", cfg.width), cfg.num_answers)
 
     def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Image-encoder outputs; what the frozen-feature cache stores per image."""

@@ -35,6 +35,7 @@ register_preset(Preset(
                    heads=2, depth=2, text_len=16, num_tokens=8, iterations=2,
                    fusion_layers=2, self_per_cross=1, resampler_depth=1),
     families=("encoder-fusion",),
+    per_strategy={"late_fusion": {"embed_dim": 64}},  # word embeddings as wide as the rest
 ))
 
 register_preset(Preset(

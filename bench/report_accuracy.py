@@ -1,0 +1,148 @@
+"""The report's accuracy figures: seeds merged, bootstrap intervals, paired comparisons.
+
+Trained rows of one configuration that differ only in their seed are merged: figures are
+the mean over seeds (with the standard deviation of the test accuracy), and the
+per-question scores (``test_scores.json`` of each run) are averaged over seeds, question
+by question, before any bootstrap. Every comparison between two configurations is paired
+on the same test questions (``bench.stats``). Accuracies are in %, differences in points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .stats import Interval, bootstrap_mean, paired_difference
+
+BASELINE = "late_fusion"  # the bar every fusion strategy is compared against
+RELIANCE_FLAG = 5.0  # points: below this a model "does not use the image"
+NO_IMAGE = "does not use the image"
+SCORE_KEYS = ("test_vqa_acc", "test_exact_match", "blind_vqa_acc")
+MEAN_KEYS = SCORE_KEYS + ("val_vqa_acc", "val_exact_match", "image_reliance", "train_time_s")
+
+
+@dataclass
+class Trained:
+    """One trained configuration with its seeds merged."""
+
+    sweep: str
+    row: dict[str, Any]  # the first seed's row, figures replaced by the mean over seeds
+    seeds: int
+    question_ids: list | None = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # seed-mean, in [0, 1]
+
+    @property
+    def strategy(self) -> str:
+        return str(self.row["strategy"])
+
+
+def group_columns(frame: pd.DataFrame) -> list[str]:
+    """What identifies a configuration across seeds: sweep, strategy, preset, grid values
+    and the resolved config (so a stale row of an edited preset is not taken for a seed)."""
+    keys = sorted(c for c in frame.columns
+                  if c.startswith(("grid.", "cfg.")) and c != "grid.seed")
+    return [c for c in ("sweep", "strategy", "preset") if c in frame.columns] + keys
+
+
+def merge_seeds(frame: pd.DataFrame, scores: dict[str, dict[str, list]]) -> list[Trained]:
+    """One ``Trained`` per configuration of ``frame`` (rows of trained sweeps); ``scores``
+    maps a row's ``point_id`` to its stored per-question scores."""
+    if frame.empty:
+        return []
+    out = []
+    for _, group in frame.groupby(group_columns(frame), dropna=False, sort=False):
+        rows = group.to_dict("records")
+        row = dict(rows[0])
+        for key in MEAN_KEYS:
+            values = [r[key] for r in rows if _finite(r.get(key))]
+            row[key] = float(np.mean(values)) if values else math.nan
+        accs = [r["test_vqa_acc"] for r in rows if _finite(r.get("test_vqa_acc"))]
+        row["test_vqa_acc_std"] = float(np.std(accs, ddof=1)) if len(accs) > 1 else math.nan
+        trained = Trained(str(row.get("sweep", "")), row, len(rows))
+        stored = [scores[r["point_id"]] for r in rows if r.get("point_id") in scores]
+        if stored:
+            trained.question_ids = list(stored[0]["question_id"])
+            for key in SCORE_KEYS:
+                vectors = [_aligned(s, key, trained.question_ids) for s in stored]
+                vectors = [v for v in vectors if v is not None]
+                if vectors:
+                    trained.scores[key] = np.mean(vectors, axis=0)
+        out.append(trained)
+    return out
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _aligned(stored: dict[str, list], key: str, order: list) -> np.ndarray | None:
+    """``stored[key]`` in the question order ``order`` (None if absent or other questions)."""
+    values = stored.get(key)
+    if not values:
+        return None
+    if list(stored["question_id"]) == order:
+        return np.asarray(values, dtype=np.float64)
+    by_id = dict(zip(stored["question_id"], values))
+    if set(by_id) != set(order):
+        return None
+    return np.asarray([by_id[q] for q in order], dtype=np.float64)
+
+
+def interval(t: Trained, key: str = "test_vqa_acc") -> Interval | None:
+    """Bootstrap interval (in %) of one accuracy of ``t``."""
+    if key not in t.scores:
+        return None
+    return bootstrap_mean(t.scores[key]).scaled(100)
+
+
+def paired(a: Trained, b: Trained, key: str = "test_vqa_acc",
+           key_b: str | None = None) -> Interval | None:
+    """mean(a) - mean(b) in points with its paired bootstrap interval, on the questions
+    both were scored on (None when either has no stored scores or they differ)."""
+    key_b = key_b or key
+    if key not in a.scores or key_b not in b.scores or a.question_ids is None:
+        return None
+    other = _aligned({"question_id": b.question_ids, key_b: list(b.scores[key_b])}, key_b,
+                     a.question_ids)
+    if other is None:
+        return None
+    return paired_difference(a.scores[key], other).scaled(100)
+
+
+def _put(record: dict, name: str, ci: Interval | None) -> None:
+    record[name] = ci.value if ci else math.nan
+    record[f"{name}_lo"] = ci.lo if ci else math.nan
+    record[f"{name}_hi"] = ci.hi if ci else math.nan
+
+
+def accuracy_frame(trained: list[Trained], baseline: str = BASELINE) -> pd.DataFrame:
+    """The comparison's figures, one row per configuration: each accuracy with its
+    interval, the paired difference to the best configuration and to ``baseline``, the
+    blind control and image reliance, and the "does not use the image" flag."""
+    scored = [t for t in trained if "test_vqa_acc" in t.scores]
+    best = max(scored, key=lambda t: t.row["test_vqa_acc"], default=None)
+    base = next((t for t in scored if t.strategy == baseline), None)
+    records = []
+    for t in trained:
+        record = dict(t.row)
+        record["seeds"] = t.seeds
+        for key in SCORE_KEYS:
+            ci = interval(t, key)
+            if ci is not None:
+                _put(record, key, ci)
+        reliance = paired(t, t, "test_vqa_acc", "blind_vqa_acc")
+        if reliance is not None:
+            _put(record, "image_reliance", reliance)
+        vs_best = paired(t, best) if best is not None else None
+        _put(record, "vs_best", vs_best)
+        record["best"] = t is best
+        record["tied_with_best"] = t is best or bool(vs_best and not vs_best.excludes_zero())
+        _put(record, f"gap_to_{baseline}", paired(t, base) if base and t is not base else None)
+        low = _finite(record.get("image_reliance")) and record["image_reliance"] < RELIANCE_FLAG
+        record["note"] = NO_IMAGE if low else ""
+        records.append(record)
+    return pd.DataFrame(records)

@@ -1,0 +1,114 @@
+"""Seeds merged into mean +- std, seed-averaged paired comparisons, and the papers'
+orderings matched to the right pair of runs (tiny hand-made rows)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.report_accuracy import accuracy_frame, merge_seeds
+from bench.report_orderings import NOT_TRAINED, orderings_frame
+from bench.report_render import accuracy_section
+
+N = 200
+
+
+def row(strategy, seed, acc, sweep="strategies_paper", **cfg):
+    return {"sweep": sweep, "strategy": strategy, "family": "encoder-fusion",
+            "preset": "tiny", "grid.strategy": strategy, "seed": seed,
+            "point_id": f"{sweep}-{strategy}-{seed}-{sorted(cfg.items())}",
+            "test_vqa_acc": acc, "blind_vqa_acc": acc / 2,
+            **{f"cfg.{k}": v for k, v in cfg.items()},
+            **{f"grid.{k}": v for k, v in cfg.items()}}
+
+
+def vector(right: int, offset: int = 0) -> list[float]:
+    """N questions, ``right`` of them right starting at question ``offset``."""
+    v = np.zeros(N)
+    v[offset:offset + right] = 1
+    return v.tolist()
+
+
+def stored(test: list[float], order=None) -> dict:
+    order = list(range(N)) if order is None else order
+    return {"question_id": order, "test_vqa_acc": [test[q] for q in order],
+            "blind_vqa_acc": [t / 2 for t in (test[q] for q in order)]}
+
+
+def test_seeds_merge_into_mean_std_and_seed_averaged_scores():
+    rows = [row("jar", s, a) for s, a in zip((0, 1, 2), (50.0, 52.0, 54.0))]
+    rows.append(row("concat", 0, 40.0))
+    reversed_ids = list(range(N))[::-1]  # stored in another question order: aligned by id
+    scores = {rows[0]["point_id"]: stored(vector(100)),
+              rows[1]["point_id"]: stored(vector(104), reversed_ids),
+              rows[2]["point_id"]: stored(vector(108)),
+              rows[3]["point_id"]: stored(vector(80))}
+    trained = merge_seeds(pd.DataFrame(rows), scores)
+    jar = next(t for t in trained if t.strategy == "jar")
+    assert jar.seeds == 3 and jar.row["test_vqa_acc"] == 52.0
+    assert jar.row["test_vqa_acc_std"] == pytest.approx(2.0)
+    assert jar.scores["test_vqa_acc"][:100].tolist() == [1.0] * 100
+    assert jar.scores["test_vqa_acc"][100:108].tolist() == pytest.approx([2 / 3] * 4 + [1 / 3] * 4)
+    frame = accuracy_frame(trained)
+    concat = frame[frame["strategy"] == "concat"].iloc[0]
+    assert concat["vs_best"] == pytest.approx(-12.0) and concat["vs_best_hi"] < 0
+    assert not concat["tied_with_best"] and math.isnan(concat["test_vqa_acc_std"])
+    lines = "\n".join(accuracy_section(frame))
+    assert "| jar | encoder-fusion | 3 | 52.0 ± 2.0 | 52.0 [" in lines
+    assert "means over seeds" in lines
+
+
+def test_a_configuration_without_scores_has_no_interval_but_keeps_its_figure():
+    rows = [row("jar", 0, 50.0), row("concat", 0, 40.0)]
+    trained = merge_seeds(pd.DataFrame(rows), {rows[0]["point_id"]: stored(vector(100))})
+    frame = accuracy_frame(trained).set_index("strategy")
+    assert frame.loc["concat", "test_vqa_acc"] == 40.0
+    assert math.isnan(frame.loc["concat", "test_vqa_acc_lo"])
+    assert frame.loc["jar", "best"] and not frame.loc["concat", "tied_with_best"]
+
+
+def knob_runs(results: dict[tuple, int]) -> tuple[list, dict]:
+    """JAR Table 4 sweep rows: {(iterations, num_tokens, gating): questions right}."""
+    rows, scores = [], {}
+    for (iters, tokens, gating), right in results.items():
+        r = row("jar", 0, 100 * right / N, sweep="jar_table4_train", iterations=iters,
+                num_tokens=tokens, gating=gating, resampling="latent",
+                combination="weighted", fusion_layers=4)
+        rows.append(r)
+        scores[r["point_id"]] = stored(vector(right))
+    return rows, scores
+
+
+def test_knob_orderings_pair_runs_that_differ_in_that_knob_only():
+    rows, scores = knob_runs({(1, 16, True): 100, (2, 16, True): 120, (4, 16, True): 120,
+                              (4, 32, True): 90, (4, 16, False): 119,
+                              (2, 8, True): 10})  # (2, 8) must not pair with anything
+    verdicts = dict(zip(*orderings_frame(merge_seeds(pd.DataFrame(rows), scores))[
+        ["claim", "verdict"]].T.values))
+    assert verdicts["iterations=2 > iterations=1"] == "reproduces"
+    assert verdicts["iterations=4 > iterations=2"] == "cannot tell"  # identical scores
+    assert verdicts["num_tokens=32 > num_tokens=16"] == "contradicts"
+    assert verdicts["JAR with gating > JAR w/o gating"] == "cannot tell"  # 1 question
+    assert verdicts["iterations=8 > iterations=4"] == NOT_TRAINED
+    assert verdicts["JAR > Perceiver"] == NOT_TRAINED
+
+
+def test_strategy_orderings_use_the_strategy_sweeps_and_show_both_accuracies():
+    rows = [row("epalm_ada", 0, 30.0, sweep="frozen_lm_paper"),
+            row("epalm", 0, 35.0, sweep="frozen_lm_paper")]
+    scores = {rows[0]["point_id"]: stored(vector(60)), rows[1]["point_id"]: stored(vector(70))}
+    frame = orderings_frame(merge_seeds(pd.DataFrame(rows), scores)).set_index("claim")
+    ada = frame.loc["eP-ALM_ada > eP-ALM"]
+    assert ada["verdict"] == "contradicts" and ada["ours"] == "30.0 vs 35.0"
+    assert ada["difference"].startswith("-5.0 [")
+    assert frame.loc["eP-ALM > eP-ALM_pt", "verdict"] == NOT_TRAINED
+
+
+def test_rows_of_another_config_are_not_merged_as_seeds():
+    rows = [row("jar", 0, 50.0, iterations=2), row("jar", 1, 52.0, iterations=2),
+            row("jar", 0, 30.0, iterations=2)]
+    rows[2]["cfg.width"] = 128  # a stale row from an edited preset
+    rows[2]["point_id"] += "-stale"
+    trained = merge_seeds(pd.DataFrame(rows), {})
+    assert sorted(t.seeds for t in trained) == [1, 2]
