@@ -225,6 +225,19 @@ def load_gqa(root: str | Path, split: str, image_dir: str | Path | None = None) 
     return out
 
 
+def check_complete(root: str | Path) -> None:
+    """synthvqa data is complete only with its manifest (``synthvqa.json``, written last):
+    a directory with the generator's ``scenes.json`` but no manifest is refused."""
+    root = Path(root)
+    manifest = root / "synthvqa.json"
+    if (root / "scenes.json").is_file() and not manifest.is_file():
+        raise UserError(f"{root} holds incomplete synthvqa data (no {manifest.name}: its "
+                        f"generation was interrupted); regenerate it with `fusebench data "
+                        f"make synthvqa --out {root} --force`")
+    if manifest.is_file() and not isinstance(read_json(manifest), dict):
+        raise UserError(f"{manifest}: expected the synthvqa manifest (a JSON object)")
+
+
 LOADERS = {"vqa2": load_vqa2, "gqa": load_gqa, "coco-captions": load_coco_captions}
 
 
@@ -233,6 +246,7 @@ def load_examples(root: str | Path, split: str, task: str = "vqa", fmt: str = "a
     """Examples of one split; ``fmt`` "auto" detects the layout (see ``detect_format``)."""
     if task not in ("vqa", "caption"):
         raise UserError(f"task {task!r}: not one of vqa, caption")
+    check_complete(root)
     if fmt == "auto":
         fmt = detect_format(root, task)
     if fmt not in LOADERS:
