@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import UserError
 from .io import atomic_write, check_writable_dir
+from .lock import output_lock
 from .study import StudySpec, load_study_spec, objective_values, suggest
 from .train import TrainConfig, TrainingDiverged
 
@@ -154,7 +155,8 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
     row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))
     cfg = TrainConfig.from_mapping({"progress": False, **train})
     result = run_experiment(spec.strategy, spec.preset, prepared[0], cfg, spec.data, run_dir,
-                            on_eval=on_eval, eval_test=False, prepared=prepared)
+                            on_eval=on_eval, eval_test=False, prepared=prepared,
+                            overwrite=True)  # trial numbers are unique: leftovers only
     return {"gflops": row["gflops"], "params_trainable": row["params_trainable"],
             "params_total": row["params_total"], **result}
 
@@ -198,10 +200,18 @@ def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
               n_trials: int | None = None, fail_running: bool = False, run_trial=None):
     """Create or resume the study and run trials until ``n_trials`` have finished."""
     import optuna
-    from optuna.trial import TrialState
 
     # optuna logs a failed trial with its traceback; we print one line (_report) instead
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with output_lock(out_dir, "study directory"):  # one worker per --out (trials, plots)
+        return _run_locked(spec, out_dir, storage_url, n_trials, fail_running, run_trial)
+
+
+def _run_locked(spec: StudySpec, out_dir: Path, storage_url, n_trials, fail_running,
+                run_trial):
+    import optuna
+    from optuna.trial import TrialState
+
     storage = open_storage(storage_url, out_dir, spec.heartbeat)
     directions = [d for _, d in spec.objectives]
     study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions,

@@ -30,6 +30,7 @@ import variants
 
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
+from .lock import output_lock
 from .store import ResultStore, point_id
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
@@ -166,20 +167,22 @@ def _point(varied, base, preset, strategy, seed, where) -> Point:
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
               run_point=None) -> ResultStore:
-    """Run every point not yet in ``out_dir``'s results; return the store."""
+    """Run every point not yet in ``out_dir``'s results; return the store. The directory
+    is locked meanwhile: a second sweep into it gets one error line naming this one."""
     from tqdm.auto import tqdm
 
-    store = ResultStore(out_dir)
-    done = store.done()
-    todo = [p for p in spec.points if spec.key(p) not in done]
-    run_point = run_point or _run_point
-    bar = tqdm(todo, desc=spec.name, unit="point", disable=not progress, leave=False)
-    for point in bar:
-        bar.set_postfix_str(f"{point.strategy} {point.varied}")
-        row = run_point(spec, point, Path(out_dir))
-        row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
-                   **{f"grid.{k}": v for k, v in point.varied.items()})
-        store.add(row)
+    with output_lock(out_dir, "sweep directory"):
+        store = ResultStore(out_dir)
+        done = store.done()
+        todo = [p for p in spec.points if spec.key(p) not in done]
+        run_point = run_point or _run_point
+        bar = tqdm(todo, desc=spec.name, unit="point", disable=not progress, leave=False)
+        for point in bar:
+            bar.set_postfix_str(f"{point.strategy} {point.varied}")
+            row = run_point(spec, point, Path(out_dir))
+            row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
+                       **{f"grid.{k}": v for k, v in point.varied.items()})
+            store.add(row)
     return store
 
 
@@ -203,5 +206,6 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
 
         cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
         row.update(run_experiment(point.strategy, point.preset, overrides, cfg, spec.data,
-                                  out_dir / "points" / spec.key(point), prepared=prepared))
+                                  out_dir / "points" / spec.key(point), prepared=prepared,
+                                  overwrite=True))  # a killed point's files: start it over
     return row

@@ -16,7 +16,6 @@ Text styles: "encoder" gives ``[CLS] question [SEP]`` (BERT-like text encoders);
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import torch
 from PIL import Image
 
 from bench.errors import UserError
+from bench.io import atomic_write_text
 from bench.metrics.vqa import normalize_answer
 from variants.interface import Batch
 
@@ -63,10 +63,8 @@ class AnswerVocab:
         return cls(ranked[:top_k])
 
     def save(self, path: str | Path) -> None:
-        """JSON list of answers, written atomically."""
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(json.dumps(self.answers, ensure_ascii=False))
-        os.replace(tmp, path)
+        """JSON list of answers, written atomically (a temporary name unique per process)."""
+        atomic_write_text(path, json.dumps(self.answers, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> AnswerVocab:
