@@ -92,6 +92,21 @@ def prepare(strategy: str, preset: str | None, overrides: dict[str, Any],
     return {**overrides, **data_overrides(strategy, data)}, data, data_dir
 
 
+def check_trainable(strategy: str, preset: str | None, overrides: dict[str, Any],
+                    cfg: TrainConfig) -> None:
+    """Refuse before allocating a model whose training state (fp32 weights; gradients and
+    AdamW moments of the trainable ones) or input batch the device's memory cannot hold."""
+    from .profile import build_meta
+    from .validate import check_fits_memory
+
+    meta = build_meta(strategy, preset, overrides)
+    total = sum(p.numel() for p in meta.parameters())
+    trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
+    images = cfg.batch_size * 3 * meta.cfg.image_size ** 2 * 4
+    check_fits_memory(f"training {strategy} ({total:.3g} parameters) at batch "
+                      f"{cfg.batch_size}", 4 * total + 12 * trainable + images, cfg.device)
+
+
 def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
                    train_cfg: TrainConfig, data_dir: str | Path | None, out_dir: str | Path,
                    *, resume: bool = False, overwrite: bool = False, on_eval=None,
@@ -103,6 +118,7 @@ def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
     holding a run needs ``resume`` or ``overwrite`` (``bench.run_dir``)."""
     out = Path(out_dir)
     overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
+    check_trainable(strategy, preset, overrides, train_cfg)
     torch.manual_seed(train_cfg.seed)
     model = variants.create(strategy, preset, **overrides)
     main = is_main_process()  # under torchrun, rank 0 alone writes the run's files

@@ -36,6 +36,7 @@ import variants
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .train import TrainConfig
+from .validate import MAX_SEED, short
 
 METRICS = {"val_vqa_acc": "maximize", "val_exact_match": "maximize", "gflops": "minimize",
            "params_trainable": "minimize", "params_total": "minimize"}
@@ -134,8 +135,10 @@ def _check_options(block: Any, key: str, types: tuple, numbers: dict[str, int],
                         f"{', '.join(types)}")
     for name, low in numbers.items():
         value = block.get(name, low)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise UserError(f"{where}: {key}.{name}={value!r}: expected an integer >= {low}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or \
+                value > MAX_SEED:
+            raise UserError(f"{where}: {key}.{name}={short(value)}: expected an integer "
+                            f">= {low} (and <= {MAX_SEED})")
 
 
 def _check_space(space: dict, train: dict, where: str) -> None:

@@ -9,6 +9,7 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -37,7 +38,13 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
         path = Path(url[len("journal:"):])
         if not path.parent.is_dir():
             raise UserError(f"journal directory does not exist: {path.parent}")
-        return JournalStorage(JournalFileBackend(str(path)))
+        _check_journal(path)
+        try:  # the journal is replayed here: a corrupt file fails now, as one line
+            return JournalStorage(JournalFileBackend(str(path)))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError,
+                RecursionError) as e:
+            raise UserError(f"journal file {path} is corrupt or not an optuna journal "
+                            f"({type(e).__name__}: {str(e)[:100]})") from None
     shown, url = _redacted(url), _with_driver(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -65,6 +72,22 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
             raise
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open storage {shown!r}: {first}") from None
+
+
+def _check_journal(path: Path) -> None:
+    """An existing journal is JSON lines, each an object, the last one complete: optuna
+    would otherwise append to a torn line and fail later with an assertion."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                ok = line.endswith(b"\n") and isinstance(json.loads(line), dict)
+            except (ValueError, RecursionError):
+                ok = False
+            if not ok:
+                raise UserError(f"journal file {path} is corrupt or not an optuna journal "
+                                f"(line {number})")
 
 
 def _redacted(url: str) -> str:

@@ -35,6 +35,7 @@ from .distributed import DDPContext, from_env
 from .errors import UserError
 from .io import append_line, atomic_write_json
 from .schedule import set_lr
+from .validate import check_device, parse_device  # noqa: F401  (re-exported)
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,25 +79,23 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "accum_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.lr <= 0:
-            raise UserError(f"lr={self.lr}: must be positive")
+        """Every field typed, finite and in range (``bench.validate``): nan, inf, negative
+        decay, ratios outside [0, 1] and counts that would run for ever are refused."""
+        from . import validate as v
+
+        v.count("epochs", self.epochs, 1, v.MAX_EPOCHS)
+        v.count("batch_size", self.batch_size, 1, v.MAX_BATCH)
+        v.count("accum_steps", self.accum_steps, 1, 1024)
+        v.number("lr", self.lr, 0, low_open=True)
+        v.number("weight_decay", self.weight_decay, 0)
+        v.number("grad_clip", self.grad_clip, 0)
+        for name in ("min_lr_ratio", "warmup_start_ratio"):
+            v.number(name, getattr(self, name), 0, 1)
         for name in ("max_steps", "checkpoint_every", "warmup_steps"):
-            if getattr(self, name) < 0:
-                raise UserError(f"{name}={getattr(self, name)}: must be >= 0")
-        if self.log_every < 1:
-            raise UserError(f"log_every={self.log_every}: must be >= 1")
+            v.count(name, getattr(self, name), 0)
+        v.count("log_every", self.log_every, 1)
+        v.seed("seed", self.seed)
         check_device(parse_device(self.device))
-
-
-def parse_device(name: str) -> torch.device:
-    """``torch.device(name)`` with a one-line error naming the valid forms."""
-    try:
-        return torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UserError(f"device {name!r}: expected cpu, cuda or cuda:N") from None
 
 
 def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate,
@@ -231,16 +230,6 @@ def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return total
-
-
-def check_device(device: torch.device) -> None:
-    """A clear error for a CUDA device this machine does not have."""
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device is available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA "
-                            "device(s)")
 
 
 def _chunks(iterable, size: int) -> Iterator[list]:

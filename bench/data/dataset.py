@@ -80,16 +80,24 @@ class AnswerVocab:
         return self.answers[i]
 
 
+MAX_IMAGE_PIXELS = 40_000_000  # 40 MP (PIL refuses only past 179 MP, after ~0.5 GB)
+
+
 def load_image(path: str, size: int) -> np.ndarray:
-    """RGB uint8 [3, size, size]; non-square images are resized (squashed) to the square."""
+    """RGB uint8 [3, size, size]; non-square images are resized (squashed) to the square.
+    An image over ``MAX_IMAGE_PIXELS`` is refused from its header, before decoding."""
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise UserError(f"image {path} is {w}x{h} px, more than the "
+                                f"{MAX_IMAGE_PIXELS // 10**6} MP fusebench decodes")
             im = im.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
             return np.asarray(im).transpose(2, 0, 1).copy()
-    except OSError as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
+    except (OSError, Image.DecompressionBombError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {str(e)[:160]}") from None
 
 
 def _pad(rows: list[list[int]], length: int, value: int, left: bool) -> torch.Tensor:
