@@ -29,6 +29,7 @@ from .checkpoint import (  # noqa: F401  (re-exported: callers import them from 
     latest_checkpoint,
     load_checkpoint,
     load_weights,
+    resume_checkpoint,
     save_checkpoint,
 )
 from .distributed import DDPContext, from_env
@@ -127,6 +128,8 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     global batch, split over the processes; only rank 0 writes logs and checkpoints.
     """
     cfg.validate()
+    if resume:
+        resume_checkpoint(out_dir)  # no checkpoint: an error now, never a silent restart
     ddp = from_env(cfg.device, cfg.batch_size)
     if ddp is None:
         return _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
