@@ -116,14 +116,14 @@ def staged_directory(target: str | Path) -> Iterator[Path]:
     directory is removed. Failures to create or swap are ``UserError``."""
     target = Path(target)
     if target.exists() and not target.is_dir():
-        raise UserError(f"--out {target} exists and is not a directory")
+        raise UserError(f"{target} exists and is not a directory")
     check_writable_dir(target.parent)
     remove_stale_siblings(target)
     tmp = tmp_sibling(target)
     try:
         tmp.mkdir(parents=True)
     except OSError as e:
-        raise UserError(f"--out {target}: cannot create {tmp.name} beside it "
+        raise UserError(f"{target}: cannot create {tmp.name} beside it "
                         f"({e.strerror})") from None
     try:
         yield tmp

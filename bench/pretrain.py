@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UserError
-from .io import atomic_write_json
+from .io import atomic_write_json, staged_directory
 from .schedule import set_lr
 
 CACHE = Path("runs") / "pretrained"
@@ -117,14 +117,15 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
         object_acc = (pred[objects] == vy[objects]).float().mean().item()
     state = {k: v.contiguous() for k, v in model.state_dict().items()
              if not k.startswith(("head.", "patch_head."))}
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out / "model.safetensors"))
-    atomic_write_json(out / "meta.json", {
-        "kind": "vision", "size": size, "image_size": image_size, "patch_size": patch_size,
-        "task": "per-patch object class (background or size x colour x shape)",
-        "epochs": epochs, "final_train_loss": loss, "val_patch_accuracy": acc,
-        "val_object_patch_accuracy": object_acc, "data": str(data_dir),
-        "seconds": time.perf_counter() - start})
+    meta = {"kind": "vision", "size": size, "image_size": image_size,
+            "patch_size": patch_size,
+            "task": "per-patch object class (background or size x colour x shape)",
+            "epochs": epochs, "final_train_loss": loss, "val_patch_accuracy": acc,
+            "val_object_patch_accuracy": object_acc, "data": str(data_dir),
+            "seconds": time.perf_counter() - start}
+    with staged_directory(out) as tmp:  # a killed pretraining never leaves a cache "hit"
+        save_file(state, str(tmp / "model.safetensors"))
+        atomic_write_json(tmp / "meta.json", meta)
     return out / "model.safetensors"
 
 
@@ -183,13 +184,13 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     start = time.perf_counter()
     steps = epochs * -(-len(ids) // 64)
     loss = _loop(model, _epochs(len(ids), 64, epochs, seed), steps, lr, lm_loss)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    atomic_write_json(out / "meta.json", {
-        "kind": "text", "size": size, "corpus_lines": len(lines), "epochs": epochs,
-        "final_train_loss": loss, "data": str(data_dir),
-        "seconds": time.perf_counter() - start})
+    with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        atomic_write_json(tmp / "meta.json", {
+            "kind": "text", "size": size, "corpus_lines": len(lines), "epochs": epochs,
+            "final_train_loss": loss, "data": str(data_dir),
+            "seconds": time.perf_counter() - start})
     return out
 
 

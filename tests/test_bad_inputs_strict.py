@@ -17,6 +17,7 @@ from tests.test_bad_inputs import (
     TRAIN,
     _ckpt,
     _data_copy,
+    _dir_with,
     _run_copy,
     _snapshot,
     _write_json,
@@ -242,6 +243,14 @@ CASES = [
     ("text-config-negative-layers", "num_hidden_layers=-2: expected an integer",
      lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",
                       f"text_path={_bert_dir(t, config=_bert_config(num_hidden_layers=-2))}"]),
+    ("lm-config-a-list", "config.json must hold a JSON object, not list",
+     lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set",
+                      f"lm_path={_dir_with(t, 'config.json', '[1, 2]')}"]),
+    ("lm-config-absurd-hidden", "hidden_size=100000: expected an integer in 1..16384",
+     lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set", "lm_path=" +
+                      _dir_with(t, "config.json", '{"model_type": "opt", "hidden_size": 100000}')]),
+    ("seed-float-literal", "argument --seed: invalid int value: '1e20'",
+     lambda t, d, r: _train(t, d, "--seed", "1e20")),
     # runs: never silently restarted or overwritten
     ("train-into-finished-run", "already holds a finished run; pass --resume",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--out", _run_copy(t, r)]),

@@ -131,3 +131,28 @@ def test_readers_require_the_manifest(made, tmp_path, monkeypatch, capsys):
                             "--data", str(made), "--out", "out", "--no-progress"], capsys)
     assert code == 2 and err.count("\n") == 1 and "incomplete synthvqa data" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_pretrained_caches_are_swapped_in_and_load_strictly(small_data, tmp_path,
+                                                            monkeypatch):
+    """A pretraining interrupted while saving leaves no cache entry (that would be a
+    "hit" next time); a complete one loads under the strict vision_path check."""
+    import safetensors.torch
+
+    import bench.pretrain as pretrain
+    from variants.backbones import build_vit
+
+    monkeypatch.setattr(pretrain, "CACHE", tmp_path / "cache")
+    real = safetensors.torch.save_file
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.pretrain_vision(small_data, epochs=1)
+    assert not any((tmp_path / "cache").iterdir())
+    monkeypatch.setattr(safetensors.torch, "save_file", real)
+    path = pretrain.pretrain_vision(small_data, epochs=1)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["meta.json", "model.safetensors"]
+    build_vit("micro", 64, 8, str(path))  # strict: every tensor present and shaped

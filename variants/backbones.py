@@ -126,30 +126,49 @@ def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.M
 BERT_LIMITS = {"hidden_size": 8192, "num_hidden_layers": 256, "num_attention_heads": 256,
                "intermediate_size": 65536, "vocab_size": 4_000_000,
                "max_position_embeddings": 65536, "type_vocab_size": 1024}
+OPT_LIMITS = {"hidden_size": 16384, "num_hidden_layers": 256, "num_attention_heads": 256,
+              "ffn_dim": 131072, "vocab_size": 4_000_000, "max_position_embeddings": 65536,
+              "word_embed_proj_dim": 16384}
 
 
 def check_bert_config(path: Path) -> None:
-    """A text encoder's config.json: a JSON object whose sizes are positive integers within
-    ``BERT_LIMITS`` (``hidden_size: 100000`` would try tens of GB before any other check)."""
+    """A text encoder's config.json (``check_config_json`` with ``BERT_LIMITS``)."""
+    check_config_json(path, BERT_LIMITS, "text encoder")
+
+
+def check_config_json(path: Path, limits: dict[str, int], what: str) -> None:
+    """A backbone's config.json: a JSON object whose sizes are positive integers within
+    ``limits`` (``hidden_size: 100000`` would try tens of GB before any other check)."""
     import json
 
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as e:
-        raise UserError(f"cannot load text encoder {path.parent}: {path.name} is not valid "
+        raise UserError(f"cannot load {what} {path.parent}: {path.name} is not valid "
                         f"JSON ({str(e)[:80]})") from None
     if not isinstance(raw, dict):
-        raise UserError(f"cannot load text encoder {path.parent}: {path.name} must hold a "
+        raise UserError(f"cannot load {what} {path.parent}: {path.name} must hold a "
                         f"JSON object, not {type(raw).__name__}")
-    for key, high in BERT_LIMITS.items():
+    for key, high in limits.items():
         if key not in raw:
             continue
         value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
             raise UserError(f"{path}: {key}={str(value)[:40]}: expected an integer in "
                             f"1..{high}")
-    if raw.get("hidden_size", 768) % raw.get("num_attention_heads", 12):
+    heads = raw.get("num_attention_heads", 1)
+    if raw.get("hidden_size", heads) % heads:
         raise UserError(f"{path}: hidden_size is not divisible by num_attention_heads")
+
+
+def check_backbone_paths(cfg) -> None:
+    """Validate the config.json of every local backbone a config names, before building."""
+    lm_path = getattr(cfg, "lm_path", "")
+    if lm_path and (Path(lm_path) / "config.json").is_file():
+        check_config_json(Path(lm_path) / "config.json", OPT_LIMITS, "language model")
+    text_path = getattr(cfg, "text_path", "")
+    if text_path and (Path(text_path) / "config.json").is_file():
+        check_bert_config(Path(text_path) / "config.json")
 
 
 def _quiet_from_pretrained(cls, path: str, **kwargs):
