@@ -192,8 +192,13 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
     try:
         spec = json.loads(spec_path.read_text())
         strategy, preset, overrides = spec["strategy"], spec["preset"], spec["overrides"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"{spec_path} is corrupt: {e}") from None
+        ok = isinstance(strategy, str) and isinstance(preset, (str, type(None))) and \
+            isinstance(overrides, dict) and isinstance(spec["data"], str)
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as e:
+        raise UserError(f"{spec_path} is corrupt: {str(e)[:120]}") from None
+    if not ok:
+        raise UserError(f"{spec_path} is corrupt: strategy, preset, overrides or data has "
+                        "the wrong type")
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise UserError(f"{run_dir} has no checkpoint")

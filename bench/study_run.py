@@ -19,7 +19,7 @@ from typing import Any
 from .errors import UserError
 from .io import atomic_write, check_writable_dir
 from .lock import output_lock
-from .study import StudySpec, load_study_spec, objective_values, suggest
+from .study import MAX_TRIALS, StudySpec, load_study_spec, objective_values, suggest
 from .train import TrainConfig, TrainingDiverged
 
 
@@ -288,8 +288,9 @@ def run(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
     spec = load_study_spec(args.spec)
-    if args.n_trials is not None and args.n_trials < 1:
-        raise UserError("--n-trials must be >= 1")
+    if args.n_trials is not None and not 1 <= args.n_trials <= MAX_TRIALS:
+        raise UserError("--n-trials must be >= 1" if args.n_trials < 1 else
+                        f"--n-trials {args.n_trials}: must be <= {MAX_TRIALS}")
     out = Path(args.out or Path("runs") / "studies" / spec.name)
     check_writable_dir(out)
     study = run_study(spec, out, args.storage, args.n_trials, args.fail_running)

@@ -85,8 +85,10 @@ def parse_spec(raw: Any, where: str = "sweep") -> SweepSpec:
     """Validate a spec dict; every problem is one UserError naming the key and the fix."""
     check_keys(raw, TOP_KEYS, where, "a sweep spec must be a mapping with name and grid(s)")
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name:
-        raise UserError(f"{where}: 'name' must be a non-empty string without '/'")
+    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name or \
+            name in (".", ".."):
+        raise UserError(f"{where}: 'name' must be a non-empty string without '/' (and not "
+                        "'.' or '..')")
     mode = raw.get("mode", "profile")
     if mode not in ("profile", "train"):
         raise UserError(f"{where}: mode={mode!r}: not one of profile, train")

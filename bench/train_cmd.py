@@ -88,7 +88,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not args.run:
         raise UserError("give a run directory, or --captions PRED.json --data DIR")
     from .experiment import evaluate_run
+    from .validate import count
 
+    count("--num-beams", args.num_beams, 1, 64)
     result = evaluate_run(args.run, args.split, num_beams=args.num_beams)
     _emit(result, args.format)
     return 0

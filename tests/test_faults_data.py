@@ -156,3 +156,18 @@ def test_pretrained_caches_are_swapped_in_and_load_strictly(small_data, tmp_path
     path = pretrain.pretrain_vision(small_data, epochs=1)
     assert sorted(p.name for p in path.parent.iterdir()) == ["meta.json", "model.safetensors"]
     build_vit("micro", 64, 8, str(path))  # strict: every tensor present and shaped
+
+
+def test_images_read_per_batch_are_checked_before_training(small_data, tmp_path):
+    """A split too big to cache is read per batch: its image headers are checked up
+    front, so an oversized image fails before the first step, not mid-epoch."""
+    import shutil
+
+    from bench.data.dataset import load_vqa_data
+    from tests.test_bad_inputs_strict import _big_image
+
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    _big_image(data, 9000, 9000)
+    with pytest.raises(UserError, match="9000x9000 px, more than the 40 MP"):
+        load_vqa_data(data, image_size=32, splits=("train",), cache_images=False)

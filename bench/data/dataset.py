@@ -83,15 +83,25 @@ class AnswerVocab:
 MAX_IMAGE_PIXELS = 40_000_000  # 40 MP (PIL refuses only past 179 MP, after ~0.5 GB)
 
 
-def load_image(path: str, size: int) -> np.ndarray:
-    """RGB uint8 [3, size, size]; non-square images are resized (squashed) to the square.
-    An image over ``MAX_IMAGE_PIXELS`` is refused from its header, before decoding."""
+def check_image(path: str) -> None:
+    """``UserError`` unless ``path`` opens as an image within ``MAX_IMAGE_PIXELS`` (header
+    only: nothing is decoded)."""
     try:
         with Image.open(path) as im:
             w, h = im.size
-            if w * h > MAX_IMAGE_PIXELS:
-                raise UserError(f"image {path} is {w}x{h} px, more than the "
-                                f"{MAX_IMAGE_PIXELS // 10**6} MP fusebench decodes")
+    except (OSError, Image.DecompressionBombError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {str(e)[:160]}") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise UserError(f"image {path} is {w}x{h} px, more than the "
+                        f"{MAX_IMAGE_PIXELS // 10**6} MP fusebench decodes")
+
+
+def load_image(path: str, size: int) -> np.ndarray:
+    """RGB uint8 [3, size, size]; non-square images are resized (squashed) to the square.
+    An image over ``MAX_IMAGE_PIXELS`` is refused from its header, before decoding."""
+    check_image(path)
+    try:
+        with Image.open(path) as im:
             im = im.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
@@ -184,6 +194,9 @@ class VQADataset(torch.utils.data.Dataset):
             with ThreadPoolExecutor(workers) as pool:
                 arrays = list(pool.map(lambda p: load_image(p, image_size), paths))
             self.images = torch.from_numpy(np.stack(arrays))
+        else:  # read per batch: check every header now, so a bad image fails before training
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(check_image, paths))
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
 

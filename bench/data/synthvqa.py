@@ -55,6 +55,7 @@ from .tokenizer import build_tokenizer
 
 VERSION = 1
 DEFAULT_IMAGES = 6000
+MAX_IMAGES = 1_000_000  # a typo (1e9) would run for days and fill the disk
 DEFAULT_IMAGE_SIZE = 64
 DEFAULT_QUESTIONS = 5  # one per family
 SPLIT_FRACTIONS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
@@ -213,6 +214,10 @@ def make(out: str | Path, seed: int = 0, images: int = DEFAULT_IMAGES,
     """Generate the dataset under ``out``; returns the manifest (also written as synthvqa.json)."""
     if images < 10:
         raise UserError(f"--images {images}: need at least 10 (train/val/test splits)")
+    if images > MAX_IMAGES:
+        raise UserError(f"--images {images}: at most {MAX_IMAGES}")
+    if workers is not None and not 1 <= workers <= 256:
+        raise UserError(f"--workers {workers}: must be 1..256")
     if not 32 <= image_size <= 1024:
         raise UserError(f"--image-size {image_size}: must be between 32 and 1024 pixels")
     if not 1 <= questions_per_image <= 10:
