@@ -17,9 +17,23 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .io import atomic_write_json, atomic_write_text, tmp_sibling
+from .io import atomic_write_json, atomic_write_text, pid_alive, tmp_sibling
 
 _CKPT_RE = re.compile(r"ckpt-\d{7,}")
+_TMP_RE = re.compile(r"\.ckpt-\d{7,}\.tmp-(\d+)-[0-9a-f]+")
+
+
+def is_checkpoint_entry(name: str) -> bool:
+    """A name ``save_checkpoint`` writes (``ckpt-N`` or its temporary directory)."""
+    return bool(_CKPT_RE.fullmatch(name) or _TMP_RE.fullmatch(name))
+
+
+def _remove_dead_temporaries(out: Path) -> None:
+    """Temporary checkpoint directories of killed processes (SIGKILL mid-write)."""
+    for entry in out.glob(".ckpt-*"):
+        m = _TMP_RE.fullmatch(entry.name)
+        if m and not pid_alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def save_checkpoint(out: Path, model, optimizer, state: dict) -> Path:
@@ -28,6 +42,7 @@ def save_checkpoint(out: Path, model, optimizer, state: dict) -> Path:
     The temporary directory is unique per process; if writing fails (disk full, I/O error)
     it is removed and the error is one ``UserError`` line (the previous checkpoint stays)."""
     ckpt = out / f"ckpt-{state['step']:07d}"
+    _remove_dead_temporaries(out)
     tmp = tmp_sibling(ckpt)
     try:
         tmp.mkdir(parents=True)
@@ -43,7 +58,7 @@ def save_checkpoint(out: Path, model, optimizer, state: dict) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for old in out.glob("ckpt-*"):
-        if old != ckpt:
+        if old != ckpt and _CKPT_RE.fullmatch(old.name):
             shutil.rmtree(old, ignore_errors=True)
     return ckpt
 

@@ -81,7 +81,8 @@ def tmp_sibling(path: str | Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -96,7 +97,7 @@ def remove_stale_siblings(path: Path) -> None:
     for entry in path.parent.glob(f".{path.name}.*-*-*"):
         tag, _, rest = entry.name[len(path.name) + 2:].partition("-")
         pid = rest.split("-", 1)[0]
-        if tag in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
+        if tag in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -87,7 +87,7 @@ def check_profile_spec(spec: ProfileSpec) -> None:
     v.parse_device(spec.device)
 
 
-def check_measurable(spec: ProfileSpec, cfg, params: float) -> None:
+def check_measurable(spec: ProfileSpec, cfg: Any, params: float) -> None:
     """Refuse, before allocating, a measured pass the device's memory cannot hold: fp32
     weights, gradients and AdamW's two moments, plus the input batch."""
     from .validate import check_fits_memory

@@ -11,18 +11,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .checkpoint import resume_checkpoint
+from .checkpoint import is_checkpoint_entry, resume_checkpoint
 from .errors import UserError
 
 RUN_FILES = ("result.json", "run.json", "train_config.json", "answer_vocab.json",
              "metrics.jsonl", "latest")
-CKPT_GLOBS = ("ckpt-*", ".ckpt-*")
 
 
 def run_files(out: Path) -> list[Path]:
     """The files and checkpoint directories of a run in ``out`` (empty: no run there)."""
     found = [out / name for name in RUN_FILES if (out / name).exists()]
-    return found + sorted(p for g in CKPT_GLOBS for p in out.glob(g))
+    if not out.is_dir():
+        return found
+    return found + sorted(p for p in out.iterdir() if is_checkpoint_entry(p.name))
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:

@@ -67,3 +67,33 @@ def test_sweep_points_and_study_trials_restart_their_own_leftovers(tmp_path):
         prepare_run_dir(tmp_path, resume=False, overwrite=False)
     prepare_run_dir(tmp_path, resume=False, overwrite=True)
     assert not any(tmp_path.iterdir())
+
+
+def test_overwrite_and_pruning_touch_only_checkpoint_names(tmp_path):
+    from bench.run_dir import prepare_run_dir
+
+    (tmp_path / "result.json").write_text("{}")
+    (tmp_path / "ckpt-notes").mkdir()  # the user's, despite the prefix
+    (tmp_path / "ckpt-0000004").mkdir()
+    prepare_run_dir(tmp_path, resume=False, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-notes"]
+
+
+def test_a_killed_writers_temporary_checkpoint_is_removed_at_the_next_save(tmp_path):
+    """SIGKILL mid-checkpoint leaves .ckpt-N.tmp-PID-RAND; the next save removes it when
+    PID is gone (and keeps a live process's)."""
+    import os
+
+    import torch
+
+    from bench.checkpoint import save_checkpoint
+
+    dead = tmp_path / ".ckpt-0000001.tmp-999999999-abcd"
+    live = tmp_path / f".ckpt-0000001.tmp-{os.getppid()}-abcd"
+    dead.mkdir()
+    live.mkdir()
+    model = torch.nn.Linear(2, 2)
+    state = {"step": 2, "elapsed_s": 0.0, "last_eval": {}}
+    save_checkpoint(tmp_path, model, torch.optim.AdamW(model.parameters()), state)
+    assert not dead.exists() and live.exists()
+    assert (tmp_path / "latest").read_text().strip() == "ckpt-0000002"

@@ -9,6 +9,7 @@ Everything builds on the meta device for FLOP counting without memory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -161,7 +162,7 @@ def check_config_json(path: Path, limits: dict[str, int], what: str) -> None:
         raise UserError(f"{path}: hidden_size is not divisible by num_attention_heads")
 
 
-def check_backbone_paths(cfg) -> None:
+def check_backbone_paths(cfg: Any) -> None:
     """Validate the config.json of every local backbone a config names, before building."""
     lm_path = getattr(cfg, "lm_path", "")
     if lm_path and (Path(lm_path) / "config.json").is_file():
