@@ -13,6 +13,9 @@ from typing import Any
 
 from .errors import UserError
 
+MAX_SPEC_BYTES = 1 << 20  # a sweep or study spec is a few hundred bytes
+MAX_SPEC_VALUES = 100_000  # scalars and containers after alias expansion
+
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:
     """``["depth=12", "gating=off"]`` -> ``{"depth": "12", "gating": "off"}``."""
@@ -49,12 +52,48 @@ def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{kind} spec not found: {path}")
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise UserError(f"{path}: {path.stat().st_size} bytes; a spec is at most "
+                        f"{MAX_SPEC_BYTES} bytes")
     try:
-        return yaml.safe_load(path.read_text()), path
+        raw = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise UserError(f"{path}: not valid YAML{where}") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply") from None
+    check_expansion(raw, str(path))
+    return raw, path
+
+
+def check_expansion(raw: Any, where: str, limit: int = MAX_SPEC_VALUES) -> None:
+    """``UserError`` when ``raw`` holds more than ``limit`` values once YAML aliases are
+    expanded (a "billion laughs": ``safe_load`` shares aliased nodes, but anything that
+    walks or prints them expands them) or refers to itself. Counted without expanding."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(raw, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        key = id(node)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        if done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[key] > limit:
+                raise UserError(f"{where}: more than {limit} values once YAML aliases are "
+                                "expanded; write the spec out without anchors and aliases")
+            continue
+        if key in on_path:
+            raise UserError(f"{where}: a YAML alias refers to its own anchor (a cycle)")
+        if key in sizes:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, (dict, list)))
 
 
 def check_keys(raw: Any, valid: set[str], where: str, what: str) -> None:

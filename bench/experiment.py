@@ -8,6 +8,7 @@ accuracy in the project is produced the same way. The run directory holds ``run.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from .best import BestWeights
 from .distributed import is_main_process, local_device
 from .errors import UserError
 from .io import atomic_write_json
+from .lock import output_lock
+from .run_dir import prepare_run_dir
 from .train import TrainConfig, check_resumable, fit
 
 DEFAULT_DATA = Path("data") / "synthvqa"
@@ -90,19 +93,48 @@ def prepare(strategy: str, preset: str | None, overrides: dict[str, Any],
     return {**overrides, **data_overrides(strategy, data)}, data, data_dir
 
 
+def check_trainable(strategy: str, preset: str | None, overrides: dict[str, Any],
+                    cfg: TrainConfig) -> None:
+    """Refuse before allocating a model whose training state (fp32 weights; gradients and
+    AdamW moments of the trainable ones) or input batch the device's memory cannot hold."""
+    from .profile import build_meta
+    from .validate import check_fits_memory
+
+    meta = build_meta(strategy, preset, overrides)
+    total = sum(p.numel() for p in meta.parameters())
+    trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
+    images = cfg.batch_size * 3 * meta.cfg.image_size ** 2 * 4
+    check_fits_memory(f"training {strategy} ({total:.3g} parameters) at batch "
+                      f"{cfg.batch_size}", 4 * total + 12 * trainable + images, cfg.device)
+
+
 def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
                    train_cfg: TrainConfig, data_dir: str | Path | None, out_dir: str | Path,
-                   *, resume: bool = False, on_eval=None, use_cache: bool = True,
-                   eval_test: bool = True, prepared=None) -> dict[str, Any]:
+                   *, resume: bool = False, overwrite: bool = False, on_eval=None,
+                   use_cache: bool = True, eval_test: bool = True, prepared=None
+                   ) -> dict[str, Any]:
     """Train and evaluate; returns the figures a Row needs (accuracies in %, times in s).
-    ``prepared``: the (overrides, data, data_dir) of ``prepare`` when the caller has them."""
+    ``prepared``: the (overrides, data, data_dir) of ``prepare`` when the caller has them.
+    The run directory is locked for the run (a second writer gets one error line); one
+    holding a run needs ``resume`` or ``overwrite`` (``bench.run_dir``)."""
     out = Path(out_dir)
     overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
+    check_trainable(strategy, preset, overrides, train_cfg)
     torch.manual_seed(train_cfg.seed)
     model = variants.create(strategy, preset, **overrides)
-    if resume:  # a bad checkpoint fails before run.json is rewritten for this config
-        check_resumable(model, out)
     main = is_main_process()  # under torchrun, rank 0 alone writes the run's files
+    with output_lock(out, "run directory") if main else nullcontext():
+        if main:
+            prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        if resume:  # a bad checkpoint fails before run.json is rewritten for this config
+            check_resumable(model, out)
+        return _train_and_evaluate(strategy, preset, overrides, model, data, data_dir,
+                                   train_cfg, out, main, resume, on_eval, use_cache, eval_test)
+
+
+def _train_and_evaluate(strategy, preset, overrides, model, data, data_dir,
+                        train_cfg: TrainConfig, out: Path, main: bool, resume: bool, on_eval,
+                        use_cache: bool, eval_test: bool) -> dict[str, Any]:
     device = local_device(train_cfg.device)  # cuda -> this process's GPU under torchrun
     if main:
         atomic_write_json(out / "run.json", {
@@ -171,8 +203,13 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
     try:
         spec = json.loads(spec_path.read_text())
         strategy, preset, overrides = spec["strategy"], spec["preset"], spec["overrides"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"{spec_path} is corrupt: {e}") from None
+        ok = isinstance(strategy, str) and isinstance(preset, (str, type(None))) and \
+            isinstance(overrides, dict) and isinstance(spec["data"], str)
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as e:
+        raise UserError(f"{spec_path} is corrupt: {str(e)[:120]}") from None
+    if not ok:
+        raise UserError(f"{spec_path} is corrupt: strategy, preset, overrides or data has "
+                        "the wrong type")
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise UserError(f"{run_dir} has no checkpoint")

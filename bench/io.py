@@ -1,11 +1,19 @@
-"""Atomic file writes: a reader never sees a half-written result, report or checkpoint."""
+"""Atomic file writes: a reader never sees a half-written result, report or checkpoint.
+
+Temporary names are unique per process (pid + random), so two writers into one directory
+never share a temporary file; directories are built beside their target and swapped in.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +24,8 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path`` (same directory, so atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -64,3 +73,85 @@ def check_writable_dir(path: str | Path) -> Path:
         raise UserError(f"output directory {path}: {probe} is not writable "
                         f"({e.strerror})") from None
     return path
+
+
+def tmp_sibling(path: str | Path, tag: str = "tmp") -> Path:
+    """A name beside ``path`` no other process uses: ``.NAME.<tag>-<pid>-<random>``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_siblings(path: Path) -> None:
+    """Delete ``tmp_sibling`` leftovers of ``path`` whose process is gone (a SIGKILL)."""
+    for entry in path.parent.glob(f".{path.name}.*-*-*"):
+        tag, _, rest = entry.name[len(path.name) + 2:].partition("-")
+        pid = rest.split("-", 1)[0]
+        if tag in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def foreign_entries(directory: Path, owned: set[str]) -> list[str]:
+    """Names in ``directory`` that are not in ``owned`` (what a replace must not delete)."""
+    return sorted(e.name for e in directory.iterdir() if e.name not in owned)
+
+
+@contextmanager
+def staged_directory(target: str | Path) -> Iterator[Path]:
+    """Build a directory beside ``target`` and swap it in when the block succeeds.
+
+    The block fills the yielded temporary directory; on success ``target`` (absent, empty,
+    or an old version the caller has checked it may replace) is replaced by it: the old
+    one is renamed aside, the new one renamed in, the old one deleted. An interruption at
+    any point leaves the old ``target`` or none, never a mix; on failure the temporary
+    directory is removed. Failures to create or swap are ``UserError``."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target} exists and is not a directory")
+    check_writable_dir(target.parent)
+    remove_stale_siblings(target)
+    tmp = tmp_sibling(target)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as e:
+        raise UserError(f"{target}: cannot create {tmp.name} beside it "
+                        f"({e.strerror})") from None
+    try:
+        yield tmp
+        _swap_in(tmp, target)
+    except OSError as e:
+        raise UserError(f"writing {target} failed ({e.strerror or e}); "
+                        f"{'the old data is unchanged' if target.exists() else 'nothing kept'}"
+                        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        try:
+            os.rmdir(target)  # an empty directory: nothing to keep
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            old = tmp_sibling(target, "old")
+            os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)  # put the old version back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .io import atomic_write_json
+from .io import atomic_write_json, staged_directory
 from .schedule import set_lr
 
 CACHE = Path("runs") / "pretrained"
@@ -103,14 +103,14 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     seconds = time.perf_counter() - start
     probes = probe(vit, train, val, patch_size)
     state = {k: v.contiguous() for k, v in vit.state_dict().items() if not k.startswith("head.")}
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out / "model.safetensors"))
-    atomic_write_json(out / "meta.json", {
-        "kind": "vision", "size": size, "stem": stem, "image_size": image_size,
-        "patch_size": patch_size, "task": "per half-patch cell colour/shape/size; [CLS]: "
-        "object count and present attributes", "epochs": epochs, "final_train_loss": loss,
-        **{k: round(v, 2) for k, v in probes.items()}, "data": str(data_dir),
-        "seconds": round(seconds, 1)})
+    meta = {"kind": "vision", "size": size, "stem": stem, "image_size": image_size,
+            "patch_size": patch_size, "task": "per half-patch cell colour/shape/size; [CLS]: "
+            "object count and present attributes", "epochs": epochs, "final_train_loss": loss,
+            **{k: round(v, 2) for k, v in probes.items()}, "data": str(data_dir),
+            "seconds": round(seconds, 1)}
+    with staged_directory(out) as tmp:  # a killed pretraining never leaves a cache "hit"
+        save_file(state, str(tmp / "model.safetensors"))
+        atomic_write_json(tmp / "meta.json", meta)
     return out / "model.safetensors"
 
 
@@ -150,13 +150,13 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     start = time.perf_counter()
     steps = epochs * -(-len(ids) // 64)
     loss = _loop(model, _epochs(len(ids), 64, epochs, seed), steps, lr, lm_loss)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    atomic_write_json(out / "meta.json", {
-        "kind": "text", "size": size, "corpus_lines": len(lines), "epochs": epochs,
-        "final_train_loss": loss, "data": str(data_dir),
-        "seconds": time.perf_counter() - start})
+    with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        atomic_write_json(tmp / "meta.json", {
+            "kind": "text", "size": size, "corpus_lines": len(lines), "epochs": epochs,
+            "final_train_loss": loss, "data": str(data_dir),
+            "seconds": time.perf_counter() - start})
     return out
 
 

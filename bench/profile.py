@@ -68,13 +68,38 @@ def flop_figures(model: torch.nn.Module, count: FlopCount, prefix: str) -> dict[
     return row
 
 
+MEASURE = ("auto", "always", "never")
+
+
+def check_profile_spec(spec: ProfileSpec) -> None:
+    """Types and ranges of the measurement settings (``UserError`` naming the field)."""
+    from . import validate as v
+
+    try:
+        v.count("batch_size", spec.batch_size, 1, v.MAX_BATCH)
+        v.count("repeats", spec.repeats, 1, v.MAX_REPEATS)
+        v.count("warmup", spec.warmup, 0, v.MAX_REPEATS)
+    except UserError as e:  # keep the message the CLI has always given, with the value
+        raise UserError(f"batch size and repeats must be >= 1, warmup >= 0 ({e})") from None
+    v.choice("measure", spec.measure, MEASURE)
+    v.number("max_params", spec.max_params, 0)
+    v.seed("seed", spec.seed)
+    v.parse_device(spec.device)
+
+
+def check_measurable(spec: ProfileSpec, cfg: Any, params: float) -> None:
+    """Refuse, before allocating, a measured pass the device's memory cannot hold: fp32
+    weights, gradients and AdamW's two moments, plus the input batch."""
+    from .validate import check_fits_memory
+
+    images = spec.batch_size * 3 * cfg.image_size ** 2 * 4
+    check_fits_memory(f"measuring {spec.strategy} at batch {spec.batch_size} "
+                      f"({params:.3g} parameters)", 16 * params + images, spec.device)
+
+
 def profile(spec: ProfileSpec) -> dict[str, Any]:
     """Run both passes and return one Row (flat dict, stable column names)."""
-    if spec.batch_size < 1 or spec.repeats < 1 or spec.warmup < 0:
-        raise UserError("batch size and repeats must be >= 1, warmup >= 0")
-    from .train import parse_device
-
-    parse_device(spec.device)  # a typo fails now, not after the meta pass
+    check_profile_spec(spec)  # a typo fails now, not after the meta pass
     info = variants.get_strategy(spec.strategy)
     meta = build_meta(spec.strategy, spec.preset, spec.overrides)
     row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
@@ -94,6 +119,7 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
         spec.measure == "auto" and row["params_total"] <= spec.max_params)
     row["measured"] = measure
     if measure:
+        check_measurable(spec, meta.cfg, row["params_total"])
         row.update(_measure(spec, fcm))
     row["seed"] = spec.seed
     row.update(environment(spec.device))

@@ -2,7 +2,9 @@
 
 Every ``add`` rewrites both files atomically (temp file + rename), so a killed sweep leaves
 either the old or the new complete file, never a half-written one, and a rerun finds
-every finished point by its ``point_id``.
+every finished point by its ``point_id``. ``add`` merges: under a short file lock it
+re-reads the rows on disk and replaces only its own point's, so two writers of one
+directory both keep their rows (no last-writer-wins).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from .errors import UserError
 from .io import atomic_write, atomic_write_json
+from .lock import file_lock
 
 
 def point_id(spec: dict[str, Any]) -> str:
@@ -36,14 +39,20 @@ class ResultStore:
         self.dir = Path(directory)
         self.json_path = self.dir / "results.json"
         self.csv_path = self.dir / "results.csv"
-        self._rows: list[dict[str, Any]] = []
-        if self.json_path.is_file():
-            try:
-                self._rows = json.loads(self.json_path.read_text())
-            except json.JSONDecodeError as e:
-                raise UserError(f"results file {self.json_path} is not valid JSON: {e}") from None
-            if not isinstance(self._rows, list):
-                raise UserError(f"results file {self.json_path} must hold a list of rows")
+        self.lock_path = self.dir / ".results.lock"
+        self._rows: list[dict[str, Any]] = self._read()
+
+    def _read(self) -> list[dict[str, Any]]:
+        if not self.json_path.is_file():
+            return []
+        try:
+            rows = json.loads(self.json_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise UserError(f"results file {self.json_path} is not valid JSON: "
+                            f"{str(e)[:120]}") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise UserError(f"results file {self.json_path} must hold a list of rows")
+        return rows
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -54,9 +63,12 @@ class ResultStore:
 
     def add(self, row: dict[str, Any]) -> None:
         row = {k: _clean(v) for k, v in row.items()}
-        self._rows = [r for r in self._rows if r.get("point_id") != row.get("point_id")]
-        self._rows.append(row)
-        self.flush()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.lock_path):  # read-merge-write: other writers' rows survive
+            rows = self._read()
+            self._rows = [r for r in rows if r.get("point_id") != row.get("point_id")]
+            self._rows.append(row)
+            self.flush()
 
     def flush(self) -> None:
         atomic_write_json(self.json_path, self._rows)

@@ -36,6 +36,9 @@ import variants
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .train import TrainConfig
+from .validate import MAX_SEED, short
+
+MAX_TRIALS = 100_000
 
 METRICS = {"val_vqa_acc": "maximize", "val_exact_match": "maximize", "gflops": "minimize",
            "params_trainable": "minimize", "params_total": "minimize"}
@@ -81,6 +84,9 @@ def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
     for key in ("name", "strategy"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise UserError(f"{where}: '{key}' must be a non-empty string")
+    if "/" in raw["name"] or "\\" in raw["name"] or raw["name"] in (".", ".."):
+        raise UserError(f"{where}: 'name' must not contain '/' or be '.' or '..' (it names "
+                        "the default output directory)")
     objectives = []
     for obj in raw.get("objectives") or [{"metric": "val_vqa_acc"}]:
         metric = obj.get("metric") if isinstance(obj, dict) else None
@@ -97,8 +103,9 @@ def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
     train = raw.get("train") or {}
     _check_space(space, train, where)
     n_trials = raw.get("n_trials", 10)
-    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
-        raise UserError(f"{where}: n_trials must be a positive integer")
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or \
+            not 1 <= n_trials <= MAX_TRIALS:
+        raise UserError(f"{where}: n_trials must be a positive integer <= {MAX_TRIALS}")
     for key, (types, numbers) in OPTIONS.items():
         _check_options(raw.get(key), key, types, numbers, where)
     if raw.get("data") is not None and not Path(str(raw["data"])).is_dir():
@@ -134,8 +141,10 @@ def _check_options(block: Any, key: str, types: tuple, numbers: dict[str, int],
                         f"{', '.join(types)}")
     for name, low in numbers.items():
         value = block.get(name, low)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise UserError(f"{where}: {key}.{name}={value!r}: expected an integer >= {low}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or \
+                value > MAX_SEED:
+            raise UserError(f"{where}: {key}.{name}={short(value)}: expected an integer "
+                            f">= {low} (and <= {MAX_SEED})")
 
 
 def _check_space(space: dict, train: dict, where: str) -> None:
@@ -157,9 +166,10 @@ def _check_space(space: dict, train: dict, where: str) -> None:
         if kind == "categorical":
             if not isinstance(dist.get("choices"), list) or not dist["choices"]:
                 raise UserError(f"{where}: search key {key!r}: choices must be a non-empty list")
-        elif not all(isinstance(dist.get(b), (int, float)) for b in ("low", "high")) or \
+        elif not all(isinstance(dist.get(b), (int, float)) and not isinstance(dist[b], bool)
+                     and math.isfinite(dist[b]) for b in ("low", "high")) or \
                 dist["low"] > dist["high"]:
-            raise UserError(f"{where}: search key {key!r}: needs numeric low <= high")
+            raise UserError(f"{where}: search key {key!r}: needs finite numeric low <= high")
 
 
 def suggest(trial, spec: StudySpec) -> tuple[dict[str, Any], dict[str, Any]]:

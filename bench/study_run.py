@@ -9,6 +9,7 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -17,7 +18,8 @@ from typing import Any
 
 from .errors import UserError
 from .io import atomic_write, check_writable_dir
-from .study import StudySpec, load_study_spec, objective_values, suggest
+from .lock import output_lock
+from .study import MAX_TRIALS, StudySpec, load_study_spec, objective_values, suggest
 from .train import TrainConfig, TrainingDiverged
 
 
@@ -36,7 +38,13 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
         path = Path(url[len("journal:"):])
         if not path.parent.is_dir():
             raise UserError(f"journal directory does not exist: {path.parent}")
-        return JournalStorage(JournalFileBackend(str(path)))
+        _check_journal(path)
+        try:  # the journal is replayed here: a corrupt file fails now, as one line
+            return JournalStorage(JournalFileBackend(str(path)))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError,
+                RecursionError) as e:
+            raise UserError(f"journal file {path} is corrupt or not an optuna journal "
+                            f"({type(e).__name__}: {str(e)[:100]})") from None
     shown, url = _redacted(url), _with_driver(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -64,6 +72,22 @@ def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
             raise
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open storage {shown!r}: {first}") from None
+
+
+def _check_journal(path: Path) -> None:
+    """An existing journal is JSON lines, each an object, the last one complete: optuna
+    would otherwise append to a torn line and fail later with an assertion."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                ok = line.endswith(b"\n") and isinstance(json.loads(line), dict)
+            except (ValueError, RecursionError):
+                ok = False
+            if not ok:
+                raise UserError(f"journal file {path} is corrupt or not an optuna journal "
+                                f"(line {number})")
 
 
 def _redacted(url: str) -> str:
@@ -154,7 +178,8 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
     row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))
     cfg = TrainConfig.from_mapping({"progress": False, **train})
     result = run_experiment(spec.strategy, spec.preset, prepared[0], cfg, spec.data, run_dir,
-                            on_eval=on_eval, eval_test=False, prepared=prepared)
+                            on_eval=on_eval, eval_test=False, prepared=prepared,
+                            overwrite=True)  # trial numbers are unique: leftovers only
     return {"gflops": row["gflops"], "params_trainable": row["params_trainable"],
             "params_total": row["params_total"], **result}
 
@@ -198,10 +223,18 @@ def run_study(spec: StudySpec, out_dir: Path, storage_url: str | None = None,
               n_trials: int | None = None, fail_running: bool = False, run_trial=None):
     """Create or resume the study and run trials until ``n_trials`` have finished."""
     import optuna
-    from optuna.trial import TrialState
 
     # optuna logs a failed trial with its traceback; we print one line (_report) instead
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with output_lock(out_dir, "study directory"):  # one worker per --out (trials, plots)
+        return _run_locked(spec, out_dir, storage_url, n_trials, fail_running, run_trial)
+
+
+def _run_locked(spec: StudySpec, out_dir: Path, storage_url, n_trials, fail_running,
+                run_trial):
+    import optuna
+    from optuna.trial import TrialState
+
     storage = open_storage(storage_url, out_dir, spec.heartbeat)
     directions = [d for _, d in spec.objectives]
     study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions,
@@ -255,8 +288,9 @@ def run(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
     spec = load_study_spec(args.spec)
-    if args.n_trials is not None and args.n_trials < 1:
-        raise UserError("--n-trials must be >= 1")
+    if args.n_trials is not None and not 1 <= args.n_trials <= MAX_TRIALS:
+        raise UserError("--n-trials must be >= 1" if args.n_trials < 1 else
+                        f"--n-trials {args.n_trials}: must be <= {MAX_TRIALS}")
     out = Path(args.out or Path("runs") / "studies" / spec.name)
     check_writable_dir(out)
     study = run_study(spec, out, args.storage, args.n_trials, args.fail_running)

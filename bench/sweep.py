@@ -22,14 +22,17 @@ whose ``point_id`` is already in the results (so it completes what is missing).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import variants
 
+from . import validate
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
+from .lock import output_lock
 from .store import ResultStore, point_id
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
@@ -82,20 +85,29 @@ def parse_spec(raw: Any, where: str = "sweep") -> SweepSpec:
     """Validate a spec dict; every problem is one UserError naming the key and the fix."""
     check_keys(raw, TOP_KEYS, where, "a sweep spec must be a mapping with name and grid(s)")
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name:
-        raise UserError(f"{where}: 'name' must be a non-empty string without '/'")
+    if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name or \
+            name in (".", ".."):
+        raise UserError(f"{where}: 'name' must be a non-empty string without '/' (and not "
+                        "'.' or '..')")
     mode = raw.get("mode", "profile")
     if mode not in ("profile", "train"):
         raise UserError(f"{where}: mode={mode!r}: not one of profile, train")
     grids = _grids(raw, where)
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+    if not isinstance(seeds, list) or not seeds or \
+            not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"{where}: 'seeds' must be a non-empty list of integers")
+    for s in seeds:
+        _in(where, validate.seed, "seeds", s)
+    if not isinstance(raw.get("description", ""), str):
+        raise UserError(f"{where}: 'description' must be a string")
     profile = _mapping(raw, "profile", where)
     bad = sorted(set(profile) - PROFILE_KEYS)
     if bad:
         raise UserError(f"{where}: unknown profile key(s) {', '.join(bad)}; "
                         f"valid: {', '.join(sorted(PROFILE_KEYS))}")
+    _in(where, _check_profile, profile)
+    _check_grid_size(grids, len(seeds), where)
     train = _mapping(raw, "train", where)
     _check_train_keys(train, where)
     if mode == "train" and raw.get("data") is not None and not Path(str(raw["data"])).is_dir():
@@ -104,6 +116,29 @@ def parse_spec(raw: Any, where: str = "sweep") -> SweepSpec:
     points = _expand(grids, base, raw.get("preset"), raw.get("strategy"), seeds, where)
     return SweepSpec(name, str(raw.get("description", "")), mode, points, profile, train,
                      raw.get("data"))
+
+
+def _in(where: str, check, *args) -> None:
+    """Run ``check(*args)``, prefixing its ``UserError`` with the spec's path."""
+    try:
+        check(*args)
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+
+
+def _check_profile(profile: dict) -> None:
+    from .profile import ProfileSpec, check_profile_spec
+
+    defaults = {"batch_size": 1, "repeats": 5, "warmup": 1}  # as _run_point uses them
+    check_profile_spec(ProfileSpec("", **{**defaults, **profile}))
+
+
+def _check_grid_size(grids: list[dict[str, list]], n_seeds: int, where: str) -> None:
+    """A grid of millions of points is a typo that would run for ever: bounded up front."""
+    total = n_seeds * sum(math.prod(len(v) for v in g.values()) for g in grids)
+    if total > validate.MAX_GRID_POINTS:
+        raise UserError(f"{where}: the grid has {total} points (with seeds), more than "
+                        f"{validate.MAX_GRID_POINTS}; split the sweep")
 
 
 def _mapping(raw: dict, key: str, where: str) -> dict:
@@ -160,26 +195,28 @@ def _point(varied, base, preset, strategy, seed, where) -> Point:
     try:
         variants.resolve_config(strategy, preset, overrides)
     except UserError as e:
-        raise UserError(f"{where}: point {varied}: {e}") from None
+        raise UserError(f"{where}: point {validate.short(varied)}: {e}") from None
     return Point(strategy, preset, overrides, seed, varied)
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
               run_point=None) -> ResultStore:
-    """Run every point not yet in ``out_dir``'s results; return the store."""
+    """Run every point not yet in ``out_dir``'s results; return the store. The directory
+    is locked meanwhile: a second sweep into it gets one error line naming this one."""
     from tqdm.auto import tqdm
 
-    store = ResultStore(out_dir)
-    done = store.done()
-    todo = [p for p in spec.points if spec.key(p) not in done]
-    run_point = run_point or _run_point
-    bar = tqdm(todo, desc=spec.name, unit="point", disable=not progress, leave=False)
-    for point in bar:
-        bar.set_postfix_str(f"{point.strategy} {point.varied}")
-        row = run_point(spec, point, Path(out_dir))
-        row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
-                   **{f"grid.{k}": v for k, v in point.varied.items()})
-        store.add(row)
+    with output_lock(out_dir, "sweep directory"):
+        store = ResultStore(out_dir)
+        done = store.done()
+        todo = [p for p in spec.points if spec.key(p) not in done]
+        run_point = run_point or _run_point
+        bar = tqdm(todo, desc=spec.name, unit="point", disable=not progress, leave=False)
+        for point in bar:
+            bar.set_postfix_str(f"{point.strategy} {point.varied}")
+            row = run_point(spec, point, Path(out_dir))
+            row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
+                       **{f"grid.{k}": v for k, v in point.varied.items()})
+            store.add(row)
     return store
 
 
@@ -203,5 +240,6 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
 
         cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
         row.update(run_experiment(point.strategy, point.preset, overrides, cfg, spec.data,
-                                  out_dir / "points" / spec.key(point), prepared=prepared))
+                                  out_dir / "points" / spec.key(point), prepared=prepared,
+                                  overwrite=True))  # a killed point's files: start it over
     return row

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -24,10 +23,20 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .checkpoint import (  # noqa: F401  (re-exported: callers import them from here)
+    check_fits,
+    check_resumable,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from .distributed import DDPContext, from_env
 from .errors import UserError
-from .io import append_line, atomic_write_json, atomic_write_text
+from .io import append_line, atomic_write_json
 from .schedule import set_lr
+from .validate import check_device, parse_device  # noqa: F401  (re-exported)
 
 
 class TrainingDiverged(RuntimeError):
@@ -71,25 +80,23 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "accum_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.lr <= 0:
-            raise UserError(f"lr={self.lr}: must be positive")
+        """Every field typed, finite and in range (``bench.validate``): nan, inf, negative
+        decay, ratios outside [0, 1] and counts that would run for ever are refused."""
+        from . import validate as v
+
+        v.count("epochs", self.epochs, 1, v.MAX_EPOCHS)
+        v.count("batch_size", self.batch_size, 1, v.MAX_BATCH)
+        v.count("accum_steps", self.accum_steps, 1, 1024)
+        v.number("lr", self.lr, 0, low_open=True)
+        v.number("weight_decay", self.weight_decay, 0)
+        v.number("grad_clip", self.grad_clip, 0)
+        for name in ("min_lr_ratio", "warmup_start_ratio"):
+            v.number(name, getattr(self, name), 0, 1)
         for name in ("max_steps", "checkpoint_every", "warmup_steps"):
-            if getattr(self, name) < 0:
-                raise UserError(f"{name}={getattr(self, name)}: must be >= 0")
-        if self.log_every < 1:
-            raise UserError(f"log_every={self.log_every}: must be >= 1")
+            v.count(name, getattr(self, name), 0)
+        v.count("log_every", self.log_every, 1)
+        v.seed("seed", self.seed)
         check_device(parse_device(self.device))
-
-
-def parse_device(name: str) -> torch.device:
-    """``torch.device(name)`` with a one-line error naming the valid forms."""
-    try:
-        return torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UserError(f"device {name!r}: expected cpu, cuda or cuda:N") from None
 
 
 def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate,
@@ -121,6 +128,8 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     global batch, split over the processes; only rank 0 writes logs and checkpoints.
     """
     cfg.validate()
+    if resume:
+        resume_checkpoint(out_dir)  # no checkpoint: an error now, never a silent restart
     ddp = from_env(cfg.device, cfg.batch_size)
     if ddp is None:
         return _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
@@ -148,7 +157,7 @@ def _fit(model, train_set, collate, cfg: TrainConfig, out: Path, evaluate, on_ev
         total = min(total, cfg.max_steps)
     state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "last_eval": {}}
     if resume:
-        state = load_checkpoint(out, model, optimizer) or state
+        state = load_checkpoint(out, model, optimizer)
     else:
         torch.manual_seed(cfg.seed)
     if main:
@@ -226,16 +235,6 @@ def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad
     return total
 
 
-def check_device(device: torch.device) -> None:
-    """A clear error for a CUDA device this machine does not have."""
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device is available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA "
-                            "device(s)")
-
-
 def _chunks(iterable, size: int) -> Iterator[list]:
     it = iter(iterable)
     while chunk := list(itertools.islice(it, size)):
@@ -251,123 +250,3 @@ def _progress(cfg: TrainConfig, total: int, initial: int, main: bool = True):
 
 def _log(out: Path, record: dict) -> None:
     append_line(out / "metrics.jsonl", json.dumps(record))
-
-
-# ---- checkpoints ---------------------------------------------------------------------------
-
-def save_checkpoint(out: Path, model, optimizer, state: dict) -> Path:
-    """Write ``ckpt-<step>/`` completely, then point ``latest`` at it, then prune older."""
-    from safetensors.torch import save_model
-
-    ckpt = out / f"ckpt-{state['step']:07d}"
-    tmp = out / f".{ckpt.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
-    trainer = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-               "step": state["step"], "elapsed_s": state["elapsed_s"]}
-    if torch.cuda.is_available():
-        trainer["cuda_rng"] = torch.cuda.get_rng_state_all()
-    torch.save(trainer, tmp / "trainer_state.pt")
-    atomic_write_json(tmp / "last_eval.json", state["last_eval"])
-    shutil.rmtree(ckpt, ignore_errors=True)
-    tmp.rename(ckpt)
-    atomic_write_text(out / "latest", ckpt.name + "\n")
-    for old in out.glob("ckpt-*"):
-        if old != ckpt:
-            shutil.rmtree(old, ignore_errors=True)
-    return ckpt
-
-
-def latest_checkpoint(out: str | Path) -> Path | None:
-    pointer = Path(out) / "latest"
-    if not pointer.is_file():
-        return None
-    ckpt = Path(out) / pointer.read_text().strip()
-    return ckpt if (ckpt / "model.safetensors").is_file() else None
-
-
-def check_fits(model: torch.nn.Module, path: str | Path) -> None:
-    """Raise ``UserError`` naming the first tensors that differ between ``model`` and the
-    safetensors file at ``path`` (reads the header only, no weights)."""
-    from safetensors import SafetensorError, safe_open
-
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint {path} is missing")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            saved = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise UserError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = [f"{k} missing" for k in want if k not in saved]
-    problems += [f"{k} unexpected" for k in saved if k not in want]
-    problems += [f"{k} is {list(saved[k])}, model has {list(want[k])}"
-                 for k in want if k in saved and saved[k] != want[k]]
-    if problems:
-        more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
-        raise UserError(f"checkpoint {path} does not fit this model: "
-                        f"{'; '.join(problems[:2])}{more}")
-
-
-def load_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a ``model.safetensors`` written by ``save_checkpoint`` (strict: shapes must fit)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_model
-
-    check_fits(model, path)
-    try:
-        load_model(model, str(path), strict=True)
-    except (RuntimeError, SafetensorError, OSError) as e:
-        first = str(e).strip().splitlines()[0][:200]
-        raise UserError(f"checkpoint {path} does not fit this model: {first}") from None
-
-
-def _load_trainer_state(path: Path) -> dict:
-    """Optimizer/RNG state: tensors and numbers only (``weights_only=True`` refuses any other
-    pickled object, so a tampered file cannot run code)."""
-    import pickle
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # legacy-format chatter; the error says enough
-            # CPU first: a GPU run's state then resumes anywhere (the optimizer moves its
-            # state to the parameters' device on load)
-            trainer = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        lines = str(e).splitlines()
-        why = next((ln.strip() for ln in lines if "Unsupported global" in ln),
-                   type(e).__name__)
-        raise UserError(f"trainer state {path} is unreadable or not a fusebench checkpoint "
-                        f"(refused by torch.load(weights_only=True): {why[:160]})") from None
-    if not isinstance(trainer, dict) or not {"optimizer", "rng", "step"} <= set(trainer):
-        raise UserError(f"trainer state {path} lacks optimizer/rng/step entries")
-    return trainer
-
-
-def check_resumable(model: torch.nn.Module, out: str | Path) -> None:
-    """Fail now (``UserError``) if ``out``'s latest checkpoint cannot resume ``model``."""
-    ckpt = latest_checkpoint(out)
-    if ckpt is not None:
-        check_fits(model, ckpt / "model.safetensors")
-        _load_trainer_state(ckpt / "trainer_state.pt")
-
-
-def load_checkpoint(out: Path, model, optimizer) -> dict | None:
-    """Restore model, optimizer and RNG from the latest checkpoint; None if there is none."""
-    ckpt = latest_checkpoint(out)
-    if ckpt is None:
-        return None
-    load_weights(model, ckpt / "model.safetensors")
-    trainer = _load_trainer_state(ckpt / "trainer_state.pt")
-    try:
-        optimizer.load_state_dict(trainer["optimizer"])
-        torch.set_rng_state(trainer["rng"])
-        last_eval = json.loads((ckpt / "last_eval.json").read_text())
-    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as e:
-        raise UserError(f"checkpoint {ckpt} does not fit this run: {e}") from None
-    if "cuda_rng" in trainer and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(trainer["cuda_rng"])
-    return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer.get("elapsed_s", 0.0),
-            "last_eval": last_eval}

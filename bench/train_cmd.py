@@ -51,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                   "on first use)")
     p.add_argument("--out", help="run directory (default: runs/train/<strategy>)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in a directory that holds a run (deletes its checkpoints "
+                        "and results)")
     p.add_argument("--no-cache", action="store_true",
                    help="recompute frozen image features every step")
     add_train_args(p)
@@ -72,7 +75,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = train_config(args)
     out = check_writable_dir(args.out or Path("runs") / "train" / args.strategy)
     result = run_experiment(args.strategy, args.preset, model_overrides(args), cfg, args.data,
-                            out, resume=args.resume, use_cache=not args.no_cache)
+                            out, resume=args.resume, overwrite=args.overwrite,
+                            use_cache=not args.no_cache)
     print_table([{"strategy": args.strategy, **result}])
     print(f"run directory: {out} (metrics.jsonl, checkpoints, result.json)")
     return 0
@@ -84,7 +88,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not args.run:
         raise UserError("give a run directory, or --captions PRED.json --data DIR")
     from .experiment import evaluate_run
+    from .validate import count
 
+    count("--num-beams", args.num_beams, 1, 64)
     result = evaluate_run(args.run, args.split, num_beams=args.num_beams)
     _emit(result, args.format)
     return 0

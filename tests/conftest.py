@@ -28,3 +28,15 @@ def small_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthvqa40")
     make(out, seed=0, images=40, workers=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(small_data, tmp_path_factory):
+    """A real 1-epoch concat-tiny run directory (run.json, vocabulary, checkpoint)."""
+    from bench.experiment import run_experiment
+    from bench.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("run")
+    run_experiment("concat", "tiny", {}, TrainConfig(epochs=1, batch_size=32, progress=False),
+                   small_data, out)
+    return out

@@ -24,18 +24,6 @@ SWEEP = {"name": "w", "preset": "tiny", "profile": {"measure": "never"},
 TRAIN = ["train", "concat", "--preset", "tiny", "--epochs", "1", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def trained_run(small_data, tmp_path_factory):
-    """A real 1-epoch concat-tiny run directory (run.json, vocabulary, checkpoint)."""
-    from bench.experiment import run_experiment
-    from bench.train import TrainConfig
-
-    out = tmp_path_factory.mktemp("run")
-    run_experiment("concat", "tiny", {}, TrainConfig(epochs=1, batch_size=32, progress=False),
-                   small_data, out)
-    return out
-
-
 def _yaml(tmp, name, obj):
     (tmp / name).write_text(obj if isinstance(obj, str) else yaml.safe_dump(obj))
     return name

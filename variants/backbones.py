@@ -9,6 +9,7 @@ Everything builds on the meta device for FLOP counting without memory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,12 +82,27 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
     if path and not model.pos_embed.is_meta:  # on meta, loading weights is a no-op
         state = load_safetensors(path)
         state = checkpoint_filter_fn(state, model)
-        try:
-            model.load_state_dict(state, strict=False)
-        except RuntimeError as e:
-            raise UserError(f"vision checkpoint {path} does not fit ViT-{size}/{patch_size}: "
-                            f"{str(e).splitlines()[1].strip()}") from None
+        check_state(model, state, f"vision checkpoint {path}", f"ViT-{size}/{patch_size}",
+                    ignore=("head.", "patch_head."))
+        model.load_state_dict(state, strict=True)
     return model
+
+
+def check_state(model: nn.Module, state: dict[str, torch.Tensor], what: str, arch: str,
+                ignore: tuple[str, ...] = ()) -> None:
+    """``UserError`` naming the missing, unexpected and mis-shaped tensors when ``state``
+    does not fit ``model`` exactly (no silent random initialisation of what is absent).
+    Keys starting with ``ignore`` (heads a backbone does not use) may be unexpected."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want and not k.startswith(ignore)]
+    shaped = [f"{k} {list(state[k].shape)} vs {list(want[k])}" for k in want
+              if k in state and tuple(state[k].shape) != want[k]]
+    parts = [f"{label} {len(keys)} ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''})"
+             for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                 ("mis-shaped", shaped)) if keys]
+    if parts:
+        raise UserError(f"{what} does not fit {arch}: {'; '.join(parts)}")
 
 
 def on_meta() -> bool:
@@ -114,12 +130,18 @@ def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.M
         if not (Path(path) / "config.json").is_file():
             raise UserError(f"text encoder directory {path} has no config.json")
         try:
+            check_bert_config(Path(path) / "config.json")
+            config = BertConfig.from_pretrained(path)
             if on_meta():  # the profiler's meta pass: the checkpoint's shapes, no weights
-                return BertModel(BertConfig.from_pretrained(path), add_pooling_layer=False)
-            return BertModel.from_pretrained(path, add_pooling_layer=False)
+                return BertModel(config, add_pooling_layer=False)
+            model, info = _quiet_from_pretrained(BertModel, path, config=config,
+                                                 add_pooling_layer=False,
+                                                 output_loading_info=True)
         except (OSError, ValueError, RuntimeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise UserError(f"cannot load text encoder {path}: {first}") from None
+        _check_loading_info(info, path)
+        return model
     hidden, layers, heads = BERT_SIZES[size]
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
@@ -127,6 +149,86 @@ def build_bert(size: str, vocab_size: int, max_len: int, path: str = "") -> nn.M
         max_position_embeddings=max(512, max_len), attn_implementation="sdpa",
     )
     return BertModel(config, add_pooling_layer=False)
+
+
+# config.json fields -> upper bound: a checkpoint's sizes are checked before allocating
+BERT_LIMITS = {"hidden_size": 8192, "num_hidden_layers": 256, "num_attention_heads": 256,
+               "intermediate_size": 65536, "vocab_size": 4_000_000,
+               "max_position_embeddings": 65536, "type_vocab_size": 1024}
+OPT_LIMITS = {"hidden_size": 16384, "num_hidden_layers": 256, "num_attention_heads": 256,
+              "ffn_dim": 131072, "vocab_size": 4_000_000, "max_position_embeddings": 65536,
+              "word_embed_proj_dim": 16384}
+
+
+def check_bert_config(path: Path) -> None:
+    """A text encoder's config.json (``check_config_json`` with ``BERT_LIMITS``)."""
+    check_config_json(path, BERT_LIMITS, "text encoder")
+
+
+def check_config_json(path: Path, limits: dict[str, int], what: str) -> None:
+    """A backbone's config.json: a JSON object whose sizes are positive integers within
+    ``limits`` (``hidden_size: 100000`` would try tens of GB before any other check)."""
+    import json
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"cannot load {what} {path.parent}: {path.name} is not valid "
+                        f"JSON ({str(e)[:80]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"cannot load {what} {path.parent}: {path.name} must hold a "
+                        f"JSON object, not {type(raw).__name__}")
+    for key, high in limits.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise UserError(f"{path}: {key}={str(value)[:40]}: expected an integer in "
+                            f"1..{high}")
+    heads = raw.get("num_attention_heads", 1)
+    if raw.get("hidden_size", heads) % heads:
+        raise UserError(f"{path}: hidden_size is not divisible by num_attention_heads")
+
+
+def check_backbone_paths(cfg: Any) -> None:
+    """Validate the config.json of every local backbone a config names, before building."""
+    lm_path = getattr(cfg, "lm_path", "")
+    if lm_path and (Path(lm_path) / "config.json").is_file():
+        check_config_json(Path(lm_path) / "config.json", OPT_LIMITS, "language model")
+    text_path = getattr(cfg, "text_path", "")
+    if text_path and (Path(text_path) / "config.json").is_file():
+        check_bert_config(Path(text_path) / "config.json")
+
+
+def _quiet_from_pretrained(cls, path: str, **kwargs):
+    """``from_pretrained`` without transformers' loading report (a multi-line table on
+    stderr); what it reports is checked and raised as one line by the caller."""
+    from transformers.utils import logging as hf_logging
+
+    before, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    finally:
+        hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _check_loading_info(info: dict, path: str) -> None:
+    """transformers' loading report: weights absent from (or mis-shaped in) the checkpoint
+    would be randomly initialised; refuse instead, naming them."""
+    missing = sorted(info.get("missing_keys") or [])
+    shaped = sorted(str(k) for k in info.get("mismatched_keys") or [])
+    unexpected = sorted(k for k in info.get("unexpected_keys") or []
+                        if not k.startswith(("pooler.", "cls.", "bert.pooler.")))
+    parts = [f"{label} {len(keys)} ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''})"
+             for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                 ("mis-shaped", shaped)) if keys]
+    if parts:
+        raise UserError(f"text encoder checkpoint {path} does not fit its config.json: "
+                        f"{'; '.join(parts)}")
 
 
 class ImageEncoder(nn.Module):

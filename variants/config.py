@@ -8,19 +8,27 @@ YAML into the field's type and checks them, raising ``UserError`` with the valid
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import typing
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from bench.errors import UserError
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 60, 60, 3  # never expand a huge value
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def knob(default: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None):
-    """A config field with its help text, optional choices and lower bound."""
-    meta = {"help": help, "choices": choices, "minimum": minimum}
+INT_MAXIMUM = 1_000_000  # any int knob without its own bound (1e30 is a typo, not a size)
+
+
+def knob(default: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None,
+         maximum: float | None = None):
+    """A config field with its help text, optional choices and bounds."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -30,9 +38,12 @@ def knob(default: Any, help: str, *, choices: tuple | None = None, minimum: floa
 class BaseConfig:
     """Fields every strategy shares: input shapes and the answer head."""
 
-    image_size: int = knob(224, "input image side in pixels (must divide by patch_size)", minimum=8)
-    text_len: int = knob(16, "question length in tokens (profiling and padding)", minimum=1)
-    text_vocab_size: int = knob(30522, "text vocabulary size (set from the tokenizer)", minimum=8)
+    image_size: int = knob(224, "input image side in pixels (must divide by patch_size)", minimum=8,
+                           maximum=4096)
+    text_len: int = knob(16, "question length in tokens (profiling and padding)", minimum=1,
+                         maximum=8192)
+    text_vocab_size: int = knob(30522, "text vocabulary size (set from the tokenizer)", minimum=8,
+                                maximum=4_000_000)
     num_answers: int = knob(3129, "answer-vocabulary size of the VQA classifier", minimum=1)
 
     def validate(self) -> None:
@@ -65,6 +76,8 @@ def coerce(cls: type, name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             value = float(value)
+            if not math.isfinite(value):
+                raise UserError(f"{name}={value}: must be finite")
         elif typ is str:
             value = str(value)
         elif typing.get_origin(typ) is tuple or typ is tuple:
@@ -73,12 +86,17 @@ def coerce(cls: type, name: str, value: Any) -> Any:
             value = tuple(int(v) for v in value)
     except (TypeError, ValueError):
         tname = getattr(typ, "__name__", str(typ))
-        raise UserError(f"{name}={value!r}: expected {tname}") from None
+        raise UserError(f"{name}={_REPR.repr(value)}: expected {tname}") from None
     if meta.get("choices") and value not in meta["choices"]:
         valid = ", ".join(map(str, meta["choices"]))
-        raise UserError(f"{name}={value!r}: not one of {valid}")
+        raise UserError(f"{name}={_REPR.repr(value)}: not one of {valid}")
     if meta.get("minimum") is not None and value < meta["minimum"]:
-        raise UserError(f"{name}={value!r}: must be >= {meta['minimum']}")
+        raise UserError(f"{name}={_REPR.repr(value)}: must be >= {meta['minimum']}")
+    high = meta.get("maximum")
+    if high is None and typ is int:
+        high = INT_MAXIMUM
+    if high is not None and isinstance(value, (int, float)) and value > high:
+        raise UserError(f"{name}={_REPR.repr(value)}: must be <= {high}")
     return value
 
 

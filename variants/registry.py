@@ -98,7 +98,11 @@ def resolve_config(name: str, preset: str | None = None, overrides: dict | None 
 
 
 def build(name: str, cfg: Any):
-    """Build strategy ``name`` from a resolved config (see ``resolve_config``)."""
+    """Build strategy ``name`` from a resolved config (see ``resolve_config``); backbone
+    checkpoints' config.json files are validated first (``check_backbone_paths``)."""
+    from .backbones import check_backbone_paths
+
+    check_backbone_paths(cfg)
     model = get_strategy(name).builder(cfg)
     model.cfg = cfg
     model.strategy = name

@@ -20,7 +20,6 @@ files' sizes and mtimes).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.io import atomic_write_text
 from bench.metrics.vqa import normalize_answer, oracle_accuracy, vqa_report
 
 from .dataset import AnswerVocab, soft_scores
@@ -206,9 +206,7 @@ def floors(root: str | Path, seed: int = 0, train_split: str = "train",
     rows = evaluate_floors(exs[train_split], {s: exs[s] for s in eval_splits}, seed)
     if cache:
         try:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps({"key": key, "rows": rows}, indent=1))
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps({"key": key, "rows": rows}, indent=1))
         except OSError:
             pass  # read-only data directory: no cache
     return rows

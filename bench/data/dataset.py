@@ -16,7 +16,6 @@ Text styles: "encoder" gives ``[CLS] question [SEP]`` (BERT-like text encoders);
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import torch
 from PIL import Image
 
 from bench.errors import UserError
+from bench.io import atomic_write_text
 from bench.metrics.vqa import normalize_answer
 from variants.interface import Batch
 
@@ -63,10 +63,8 @@ class AnswerVocab:
         return cls(ranked[:top_k])
 
     def save(self, path: str | Path) -> None:
-        """JSON list of answers, written atomically."""
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(json.dumps(self.answers, ensure_ascii=False))
-        os.replace(tmp, path)
+        """JSON list of answers, written atomically (a temporary name unique per process)."""
+        atomic_write_text(path, json.dumps(self.answers, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> AnswerVocab:
@@ -82,16 +80,34 @@ class AnswerVocab:
         return self.answers[i]
 
 
+MAX_IMAGE_PIXELS = 40_000_000  # 40 MP (PIL refuses only past 179 MP, after ~0.5 GB)
+
+
+def check_image(path: str) -> None:
+    """``UserError`` unless ``path`` opens as an image within ``MAX_IMAGE_PIXELS`` (header
+    only: nothing is decoded)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, Image.DecompressionBombError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {str(e)[:160]}") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise UserError(f"image {path} is {w}x{h} px, more than the "
+                        f"{MAX_IMAGE_PIXELS // 10**6} MP fusebench decodes")
+
+
 def load_image(path: str, size: int) -> np.ndarray:
-    """RGB uint8 [3, size, size]; non-square images are resized (squashed) to the square."""
+    """RGB uint8 [3, size, size]; non-square images are resized (squashed) to the square.
+    An image over ``MAX_IMAGE_PIXELS`` is refused from its header, before decoding."""
+    check_image(path)
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
             return np.asarray(im).transpose(2, 0, 1).copy()
-    except OSError as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
+    except (OSError, Image.DecompressionBombError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {str(e)[:160]}") from None
 
 
 def _pad(rows: list[list[int]], length: int, value: int, left: bool) -> torch.Tensor:
@@ -178,6 +194,9 @@ class VQADataset(torch.utils.data.Dataset):
             with ThreadPoolExecutor(workers) as pool:
                 arrays = list(pool.map(lambda p: load_image(p, image_size), paths))
             self.images = torch.from_numpy(np.stack(arrays))
+        else:  # read per batch: check every header now, so a bad image fails before training
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(check_image, paths))
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
 

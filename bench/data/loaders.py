@@ -53,22 +53,78 @@ class Example:
     source: str = ""
 
 
+MAX_JSON_DEPTH = 64  # dataset files nest 4 levels; anything deeper is not a dataset
+
+
 def read_json(path: Path):
+    """A JSON file's value; not JSON, not UTF-8 or nested deeper than ``MAX_JSON_DEPTH`` is
+    one ``UserError`` naming the file."""
     if not path.is_file():
         raise UserError(f"missing file: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            value = json.load(f)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply") from None
+    _check_depth(value, path)
+    return value
+
+
+def _check_depth(value, path: Path) -> None:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise UserError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node \
+            if isinstance(node, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
 
 
 def _field(obj, key: str, path: Path, where: str):
     if not isinstance(obj, dict) or key not in obj:
         raise UserError(f"{path}: {where} lacks key {key!r}")
     return obj[key]
+
+
+def _id(obj, key: str, path: Path, where: str) -> int | str:
+    """An id field: an integer or a string (a list or a float cannot key anything)."""
+    value = _field(obj, key, path, where)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise UserError(f"{path}: {where}: {key!r} must be an integer or a string, not "
+                        f"{type(value).__name__}")
+    return value
+
+
+def _text(obj, key: str, path: Path, where: str) -> str:
+    """A text field: a string that is valid Unicode (no lone surrogates from ``\\ud800``)."""
+    value = _field(obj, key, path, where)
+    if not isinstance(value, str):
+        raise UserError(f"{path}: {where}: {key!r} must be a string, not "
+                        f"{type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{path}: {where}: {key!r} holds a lone surrogate (an unpaired "
+                        "\\ud800-\\udfff escape), which is not text") from None
+    return value
+
+
+def _answers(a, path: Path, qid) -> tuple[str, ...]:
+    answers = _field(a, "answers", path, f"annotation {qid}")
+    if not isinstance(answers, list) or not answers:
+        raise UserError(f"{path}: annotation {qid}: 'answers' must be a non-empty list")
+    return tuple(_text(x, "answer", path, f"an answer of question {qid}") for x in answers)
+
+
+def _list(value, path: Path, key: str) -> list:
+    if not isinstance(value, list):
+        raise UserError(f"{path}: {key!r} must be a list, not {type(value).__name__}")
+    return value
 
 
 def _find(root: Path, name: str) -> Path | None:
@@ -148,29 +204,30 @@ def load_vqa2(root: str | Path, split: str, image_dir: str | Path | None = None)
     if apath is None:
         raise UserError(f"VQA v2 split {name!r} has questions but no annotations file "
                         f"v2_mscoco_{name}_annotations.json under {root}")
-    questions = _field(read_json(qpath), "questions", qpath, "the file")
-    annotations = _field(read_json(apath), "annotations", apath, "the file")
+    questions = _list(_field(read_json(qpath), "questions", qpath, "the file"), qpath,
+                      "questions")
+    annotations = _list(_field(read_json(apath), "annotations", apath, "the file"), apath,
+                        "annotations")
     by_qid = {}
     for i, a in enumerate(annotations):
-        by_qid[_field(a, "question_id", apath, f"annotation {i}")] = a
+        by_qid[_id(a, "question_id", apath, f"annotation {i}")] = a
     images = _image_dir(root, name, image_dir)
     index = _index_by_id(images)
     out = []
     for i, q in enumerate(questions):
-        qid = _field(q, "question_id", qpath, f"question {i}")
-        image_id = _field(q, "image_id", qpath, f"question {i}")
+        qid = _id(q, "question_id", qpath, f"question {i}")
+        image_id = _id(q, "image_id", qpath, f"question {i}")
         if qid not in by_qid:
             raise UserError(f"{apath}: no annotation for question_id {qid}")
         a = by_qid[qid]
-        answers = tuple(_field(x, "answer", apath, f"an answer of question {qid}")
-                        for x in _field(a, "answers", apath, f"annotation {qid}"))
+        answers = _answers(a, apath, qid)
         if image_id not in index:
             raise UserError(f"image {image_id} (question {qid} in {qpath.name}) not found in "
                             f"{images}")
         out.append(Example(
             question_id=qid, image_id=image_id, image_path=index[image_id],
-            question=_field(q, "question", qpath, f"question {i}"), answers=answers,
-            answer=_field(a, "multiple_choice_answer", apath, f"annotation {qid}"),
+            question=_text(q, "question", qpath, f"question {i}"), answers=answers,
+            answer=_text(a, "multiple_choice_answer", apath, f"annotation {qid}"),
             question_type=a.get("question_type", ""), answer_type=a.get("answer_type", ""),
             source="vqa2"))
     return out
@@ -184,15 +241,16 @@ def load_coco_captions(root: str | Path, split: str,
     data = read_json(path)
     images = _image_dir(root, name, image_dir)
     caps: dict[int, list[str]] = {}
-    for i, a in enumerate(_field(data, "annotations", path, "the file")):
-        caps.setdefault(_field(a, "image_id", path, f"annotation {i}"), []).append(
-            _field(a, "caption", path, f"annotation {i}"))
+    for i, a in enumerate(_list(_field(data, "annotations", path, "the file"), path,
+                                "annotations")):
+        caps.setdefault(_id(a, "image_id", path, f"annotation {i}"), []).append(
+            _text(a, "caption", path, f"annotation {i}"))
     out = []
-    for i, img in enumerate(_field(data, "images", path, "the file")):
-        image_id = _field(img, "id", path, f"image {i}")
+    for i, img in enumerate(_list(_field(data, "images", path, "the file"), path, "images")):
+        image_id = _id(img, "id", path, f"image {i}")
         if not caps.get(image_id):
             continue  # COCO test images carry no captions
-        file_path = str(images / _field(img, "file_name", path, f"image {i}"))
+        file_path = str(images / _file_name(img, path, f"image {i}"))
         out.append(Example(question_id=image_id, image_id=image_id, image_path=file_path,
                            question="", answers=tuple(caps[image_id]), answer=caps[image_id][0],
                            answer_type="caption", source="coco-captions"))
@@ -211,18 +269,40 @@ def load_gqa(root: str | Path, split: str, image_dir: str | Path | None = None) 
     by_stem = {p.stem: str(p) for p in images.iterdir()}
     out = []
     for qid, q in data.items():
-        image_id = str(_field(q, "imageId", path, f"question {qid}"))
-        ans = _field(q, "answer", path, f"question {qid}")
+        image_id = str(_id(q, "imageId", path, f"question {qid}"))
+        ans = _text(q, "answer", path, f"question {qid}")
         if image_id not in by_stem:
             raise UserError(f"image {image_id} (question {qid} in {path.name}) not found in "
                             f"{images}")
         types = q.get("types") or {}
         out.append(Example(
             question_id=qid, image_id=image_id, image_path=by_stem[image_id],
-            question=_field(q, "question", path, f"question {qid}"), answers=(ans,), answer=ans,
+            question=_text(q, "question", path, f"question {qid}"), answers=(ans,), answer=ans,
             question_type=types.get("detailed", ""), answer_type=types.get("structural", ""),
             source="gqa"))
     return out
+
+
+def check_complete(root: str | Path) -> None:
+    """synthvqa data is complete only with its manifest (``synthvqa.json``, written last):
+    a directory with the generator's ``scenes.json`` but no manifest is refused."""
+    root = Path(root)
+    manifest = root / "synthvqa.json"
+    if (root / "scenes.json").is_file() and not manifest.is_file():
+        raise UserError(f"{root} holds incomplete synthvqa data (no {manifest.name}: its "
+                        f"generation was interrupted); regenerate it with `fusebench data "
+                        f"make synthvqa --out {root} --force`")
+    if manifest.is_file() and not isinstance(read_json(manifest), dict):
+        raise UserError(f"{manifest}: expected the synthvqa manifest (a JSON object)")
+
+
+def _file_name(img, path: Path, where: str) -> str:
+    """An image's file name, kept inside the image directory (no ``..``, no absolute path)."""
+    name = _text(img, "file_name", path, where)
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise UserError(f"{path}: {where}: file_name {name[:80]!r} points outside the image "
+                        "directory")
+    return name
 
 
 LOADERS = {"vqa2": load_vqa2, "gqa": load_gqa, "coco-captions": load_coco_captions}
@@ -233,6 +313,7 @@ def load_examples(root: str | Path, split: str, task: str = "vqa", fmt: str = "a
     """Examples of one split; ``fmt`` "auto" detects the layout (see ``detect_format``)."""
     if task not in ("vqa", "caption"):
         raise UserError(f"task {task!r}: not one of vqa, caption")
+    check_complete(root)
     if fmt == "auto":
         fmt = detect_format(root, task)
     if fmt not in LOADERS:

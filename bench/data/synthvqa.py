@@ -36,12 +36,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.io import foreign_entries, staged_directory
 
 from .questions import TEMPLATES, answer, question_type, sample_questions, text
 from .scenes import (
@@ -58,6 +58,7 @@ from .tokenizer import build_tokenizer
 
 VERSION = 1
 DEFAULT_IMAGES = 6000
+MAX_IMAGES = 1_000_000  # a typo (1e9) would run for days and fill the disk
 DEFAULT_IMAGE_SIZE = 64
 DEFAULT_QUESTIONS = 5  # one per family
 SPLIT_FRACTIONS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
@@ -182,18 +183,33 @@ def write_json(path: Path, obj, indent: int | None = None) -> None:
     os.replace(tmp, path)
 
 
-def _prepare(out: Path, force: bool) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not (out / "synthvqa.json").exists() and not (out / "scenes.json").exists():
-            raise UserError(f"--out {out} is not empty and holds no synthvqa data; "
-                            "choose a new or empty directory")
-        if not force:
-            raise UserError(f"--out {out} already holds synthvqa data; pass --force to replace it")
-        for split, _ in SPLIT_FRACTIONS:
-            shutil.rmtree(out / split, ignore_errors=True)
-        (out / "synthvqa.json").unlink(missing_ok=True)
+def owned_names() -> set[str]:
+    """Everything ``make`` writes, plus the caches derived from it (``baselines.json``):
+    what ``--force`` may replace. Anything else in the directory is the user's."""
+    names = {"synthvqa.json", "scenes.json", "tokenizer", "baselines.json"}
     for split, _ in SPLIT_FRACTIONS:
-        (out / split).mkdir(parents=True, exist_ok=True)
+        names |= {split, questions_file(split), annotations_file(split),
+                  f"captions_{split}.json"}
+    return names
+
+
+def _check_target(out: Path, force: bool) -> None:
+    """Refuse (``UserError``) unless ``out`` is absent, empty, or replaceable synthvqa data."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "synthvqa.json").exists() and not (out / "scenes.json").exists():
+        raise UserError(f"--out {out} is not empty and holds no synthvqa data; "
+                        "choose a new or empty directory")
+    if not force:
+        raise UserError(f"--out {out} already holds synthvqa data; pass --force to replace it")
+    foreign = foreign_entries(out, owned_names())
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        raise UserError(f"--out {out} also holds files that are not synthvqa's ({shown}); "
+                        "--force replaces the whole directory, so move them out first")
 
 
 def make(out: str | Path, seed: int = 0, images: int = DEFAULT_IMAGES,
@@ -203,14 +219,25 @@ def make(out: str | Path, seed: int = 0, images: int = DEFAULT_IMAGES,
     """Generate the dataset under ``out``; returns the manifest (also written as synthvqa.json)."""
     if images < 10:
         raise UserError(f"--images {images}: need at least 10 (train/val/test splits)")
+    if images > MAX_IMAGES:
+        raise UserError(f"--images {images}: at most {MAX_IMAGES}")
+    if workers is not None and not 1 <= workers <= 256:
+        raise UserError(f"--workers {workers}: must be 1..256")
     if not 32 <= image_size <= 1024:
         raise UserError(f"--image-size {image_size}: must be between 32 and 1024 pixels")
     if not 1 <= questions_per_image <= 10:
         raise UserError(f"--questions-per-image {questions_per_image}: must be 1..10")
     if not MIN_OBJECTS <= max_objects <= 8:
         raise UserError(f"--max-objects {max_objects}: must be {MIN_OBJECTS}..8")
-    out = Path(out)
-    _prepare(out, force)
+    _check_target(Path(out), force)
+    with staged_directory(out) as tmp:  # built beside ``out``, swapped in when complete
+        return _write(tmp, seed, images, image_size, questions_per_image, max_objects, workers)
+
+
+def _write(out: Path, seed: int, images: int, image_size: int, questions_per_image: int,
+           max_objects: int, workers: int | None) -> dict:
+    for split, _ in SPLIT_FRACTIONS:
+        (out / split).mkdir()
     sizes = split_sizes(images)
     splits = [s for s, _ in SPLIT_FRACTIONS for _ in range(sizes[s])]
     jobs = [(i, i + 1, splits[i], seed, image_size, questions_per_image, max_objects, str(out))
