@@ -49,10 +49,24 @@ MODEL_COMMANDS = {"profile", "train", "evaluate", "sweep", "study", "compare", "
                   "report", "baseline"}
 
 
+def quiet_third_party() -> None:
+    """Keep libraries' own chatter off the terminal: transformers' "Loading weights" bars
+    and info lines, and deprecation notices about their internals that a user can do
+    nothing about (fusebench's own progress and errors are unaffected)."""
+    import warnings
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in MODEL_COMMANDS:
+        quiet_third_party()
         from .env import untested_versions  # imports torch: only for commands that need it
 
         for line in untested_versions():

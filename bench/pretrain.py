@@ -64,7 +64,7 @@ def _epochs(n: int, batch_size: int, epochs: int, seed: int):
 
 
 def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int = 64,
-                    patch_size: int = 8, epochs: int = 12, seed: int = 0, lr: float = 2e-3,
+                    patch_size: int = 8, epochs: int = 4, seed: int = 0, lr: float = 2e-3,
                     force: bool = False, stem: str = "conv") -> Path:
     """Path of the cached ViT state dict (``model.safetensors``), training it if missing.
 
@@ -173,11 +173,14 @@ def _text_corpus(data_dir: Path, tok) -> list[str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data")
+    p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data "
+                       "(vision prints a linear probe of its frozen features per attribute)")
     p.add_argument("kind", choices=("vision", "text"))
     p.add_argument("--data", help="built-in dataset directory (default: data/synthvqa)")
     p.add_argument("--size", default="micro", help="ViT or OPT size name (default micro)")
     p.add_argument("--epochs", type=int)
+    p.add_argument("--stem", choices=("conv", "patch"), default="conv",
+                   help="vision: ViT input stem (conv: a small timm ResNet, the tiny presets')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="retrain even if cached")
     p.set_defaults(func=run)
@@ -191,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise UserError("--epochs must be >= 1")
     if args.kind == "vision":
-        path = pretrain_vision(data_dir, args.size, seed=args.seed, force=args.force, **extra)
+        path = pretrain_vision(data_dir, args.size, seed=args.seed, force=args.force,
+                               stem=args.stem, **extra)
     else:
         path = pretrain_text(data_dir, args.size, seed=args.seed, force=args.force, **extra)
     meta = Path(path if path.is_dir() else path.parent) / "meta.json"

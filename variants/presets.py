@@ -29,9 +29,10 @@ from .registry import Preset, register_preset
 register_preset(Preset(
     name="tiny",
     description="trains on 2 CPU cores in minutes on the built-in data: 64 px, patch 8, "
-                "micro ViT and BERT (width 64, 2 layers), fusion width 64, 2 fusion layers, "
-                "8 latent tokens, 2 iterations",
-    overrides=dict(image_size=64, patch_size=8, vision="micro", text="micro", width=64,
+                "micro ViT with a conv stem and BERT (width 64, 2 layers), fusion width 64, "
+                "2 fusion layers, 8 latent tokens, 2 iterations",
+    overrides=dict(image_size=64, patch_size=8, vision="micro", vision_stem="conv",
+                   text="micro", width=64,
                    heads=2, depth=2, text_len=16, num_tokens=8, iterations=2,
                    fusion_layers=2, self_per_cross=1, resampler_depth=1),
     families=("encoder-fusion",),
@@ -55,10 +56,12 @@ register_preset(Preset(
 _FROZEN = ("frozen-lm",)
 register_preset(Preset(
     name="epalm-tiny",
-    description="CPU training: 64 px, patch 8, micro ViT (64 wide, 2 layers) + micro OPT "
-                "(64 wide, 6 layers); [CLS] of both ViT layers into the last 4 LM layers; "
+    description="CPU training: 64 px, patch 8, micro ViT (64 wide, 2 layers, conv stem) + "
+                "micro OPT (64 wide, 6 layers); [CLS] of both ViT layers into the last 4 LM "
+                "layers; "
                 "prompt and adapter lr 1e-3 (the paper's 1e-5 is for 350M+ models)",
-    overrides=dict(image_size=64, patch_size=8, vision="micro", lm="micro", vision_layers=2,
+    overrides=dict(image_size=64, patch_size=8, vision="micro", vision_stem="conv", lm="micro",
+                   vision_layers=2,
                    text_len=16, prompt_lr=1e-3, adapter_lr=1e-3),
     families=_FROZEN,
     # the input-placement baselines keep their single, final [CLS]
