@@ -41,11 +41,18 @@ def _key(kind: str, data_dir: Path, **settings) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
-def _loop(model, batches, steps: int, lr: float, loss_fn) -> float:
+def _loop(model, batches, steps: int, lr: float, loss_fn, desc: str = "pretrain") -> float:
+    """AdamW over ``steps`` batches with warm-up + cosine; a progress bar on a terminal,
+    one line at the start and the end otherwise (logs stay free of carriage returns)."""
+    from tqdm.auto import tqdm
+
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                             weight_decay=0.01)
     model.train()
     loss = torch.tensor(float("nan"))
+    print(f"[pretrain] {desc}: {steps} steps", flush=True)
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc=desc, unit="step", leave=False, disable=None)
     for step, batch in zip(range(steps), batches):
         set_lr(opt, step, steps, warmup=min(100, steps // 10), min_lr_ratio=0.05,
                warmup_start_ratio=0.0)
@@ -54,6 +61,10 @@ def _loop(model, batches, steps: int, lr: float, loss_fn) -> float:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        bar.update(1)
+    bar.close()
+    print(f"[pretrain] {desc}: done in {time.perf_counter() - start:.0f} s, "
+          f"final loss {float(loss.detach()):.3f}", flush=True)
     return float(loss.detach())
 
 
@@ -99,7 +110,8 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     start = time.perf_counter()
     n = len(train[1])
     steps = epochs * -(-n // 64)
-    loss = _loop(model, _epochs(n, 64, epochs, seed), steps, lr, loss_fn)
+    loss = _loop(model, _epochs(n, 64, epochs, seed), steps, lr, loss_fn,
+                 desc=f"vision ViT-{size} ({stem} stem), {epochs} epochs")
     seconds = time.perf_counter() - start
     probes = probe(vit, train, val, patch_size)
     state = {k: v.contiguous() for k, v in vit.state_dict().items() if not k.startswith("head.")}
@@ -149,7 +161,8 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
 
     start = time.perf_counter()
     steps = epochs * -(-len(ids) // 64)
-    loss = _loop(model, _epochs(len(ids), 64, epochs, seed), steps, lr, lm_loss)
+    loss = _loop(model, _epochs(len(ids), 64, epochs, seed), steps, lr, lm_loss,
+                 desc=f"text OPT-{size}, {epochs} epochs")
     with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

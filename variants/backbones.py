@@ -46,13 +46,18 @@ def conv_stem(patch_size: int, width: int) -> nn.Module:
     striding), so it returns the same token grid as a patch embedding, which timm's
     ``HybridEmbed`` projects to tokens. Convolutions see colour, edges and shape at every
     pixel; a linear patch embedding of few-pixel objects must learn that from far more data
-    ("early convolutions help transformers see better", Xiao et al. 2021)."""
+    ("early convolutions help transformers see better", Xiao et al. 2021). Its norms are
+    timm's ``GroupNorm1`` (per example, over channels and pixels), not BatchNorm: an
+    example's features never depend on the rest of its batch, so data-parallel shards,
+    the feature cache and evaluation all see the features training saw."""
+    from timm.layers import GroupNorm1
     from timm.models.resnet import BasicBlock, ResNet
 
     if patch_size not in (8, 16, 32):
         raise UserError(f"vision_stem=conv needs patch_size 8, 16 or 32, not {patch_size}")
     return ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, width),
-                  stem_width=16, output_stride=patch_size, num_classes=0, global_pool="")
+                  stem_width=16, output_stride=patch_size, num_classes=0, global_pool="",
+                  norm_layer=GroupNorm1)
 
 
 def build_vit(size: str, image_size: int, patch_size: int, path: str = "",

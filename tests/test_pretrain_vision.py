@@ -1,0 +1,66 @@
+"""Vision pretraining targets, the linear probe, and the conv stem."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench.errors import UserError
+from bench.pretrain_vision import ATTRIBUTES, PAIRS, _ridge_accuracy, dense_targets
+from variants.backbones import build_vit
+
+SHAPES_SQUARE = ATTRIBUTES["shape"].index("square") + 1
+
+
+def test_dense_targets_label_the_cells_under_each_object_and_the_scene_summary():
+    """64 px, patch 8 -> a 16x16 grid of 4 px cells; a large red square of radius 10 at
+    (20, 36) covers the cells whose centres lie within 10 px, nothing else."""
+    obj = {"shape": "square", "color": "red", "size": "large", "x": 20, "y": 36, "r": 10}
+    t = dense_targets([{"objects": [obj]}], image_size=64, patch_size=8)
+    colour = t["cells"]["color"][0]
+    assert colour.shape == (16, 16)
+    centres = (torch.arange(16) + 0.5) * 4
+    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+    inside = (xs - 20) ** 2 + (ys - 36) ** 2 <= 100
+    assert torch.equal(colour > 0, inside) and inside.sum() > 0
+    assert set(colour[inside].tolist()) == {ATTRIBUTES["color"].index("red") + 1}
+    assert set(t["cells"]["shape"][0][inside].tolist()) == {SHAPES_SQUARE}
+    assert t["count"].tolist() == [1]
+    summary = t["summary"][0]
+    assert summary.sum() == 4  # its colour, shape, size and colour-shape pair
+    assert summary[-len(PAIRS) + PAIRS.index(("red", "square"))] == 1
+
+
+def test_ridge_probe_separates_what_is_linear_and_not_what_is_noise():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 8, generator=g)
+    y = (x[:, 0] > 0).long()  # linearly separable on feature 0
+    assert _ridge_accuracy(x[:300], y[:300], x[300:], y[300:], 2) > 0.9
+    noise = torch.randint(0, 2, (400,), generator=g)
+    assert _ridge_accuracy(x[:300], noise[:300], x[300:], noise[300:], 2) < 0.7
+
+
+def test_conv_stem_keeps_the_token_grid_and_rejects_odd_patch_sizes():
+    vit = build_vit("micro", 64, 8, stem="conv")
+    assert vit.forward_features(torch.randn(2, 3, 64, 64)).shape == (2, 1 + 64, 64)
+    with torch.device("meta"):
+        assert build_vit("micro", 64, 8, stem="conv").pos_embed.shape == (1, 65, 64)
+    with pytest.raises(UserError, match="patch_size 8, 16 or 32"):
+        build_vit("micro", 60, 6, stem="conv")
+
+
+@pytest.mark.slow
+def test_pretrain_vision_reports_a_linear_probe_per_attribute(small_data, tmp_path,
+                                                              monkeypatch):
+    import bench.pretrain as pretrain
+
+    monkeypatch.setattr(pretrain, "CACHE", tmp_path / "cache")
+    path = pretrain.pretrain_vision(small_data, epochs=1)
+    meta = json.loads((path.parent / "meta.json").read_text())
+    assert meta["stem"] == "conv"
+    for key in ("probe_color_acc", "probe_shape_acc", "probe_size_acc", "probe_count_acc"):
+        assert 0 <= meta[key] <= 100
+    model = build_vit("micro", 64, 8, str(path), stem="conv")  # loads strictly
+    assert model.forward_features(torch.zeros(1, 3, 64, 64)).shape == (1, 65, 64)
