@@ -33,6 +33,7 @@ ELEMENTWISE = {
     "gt", "le", "ge", "logical_not", "bitwise_not", "bitwise_or", "bitwise_and", "any", "all",
     "fill_", "full", "arange", "abs", "lerp", "linalg_vector_norm", "norm", "var", "std",
     "upsample_bicubic2d", "upsample_bilinear2d", "adaptive_avg_pool1d", "avg_pool2d", "cat",
+    "max_pool2d", "max_pool2d_with_indices", "adaptive_avg_pool2d",
     "stack", "repeat", "expand", "to", "type_as", "triu", "tril", "erf", "sin", "cos", "ones",
     "zeros", "sort", "log", "minimum", "maximum", "floor_divide", "remainder", "index",
     "diff", "slice_scatter", "index_put_", "copy_", "masked_fill_", "baddbmm_norm",

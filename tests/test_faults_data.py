@@ -155,7 +155,7 @@ def test_pretrained_caches_are_swapped_in_and_load_strictly(small_data, tmp_path
     monkeypatch.setattr(safetensors.torch, "save_file", real)
     path = pretrain.pretrain_vision(small_data, epochs=1)
     assert sorted(p.name for p in path.parent.iterdir()) == ["meta.json", "model.safetensors"]
-    build_vit("micro", 64, 8, str(path))  # strict: every tensor present and shaped
+    build_vit("micro", 64, 8, str(path), stem="conv")  # strict: every tensor present and shaped
 
 
 def test_images_read_per_batch_are_checked_before_training(small_data, tmp_path):

@@ -113,7 +113,7 @@ def _save_tiny_backbones(tmp_path):
     torch.manual_seed(3)
     lm = OPTForCausalLM(opt_config("micro", 128))
     lm.save_pretrained(tmp_path / "opt")
-    vit = build_vit("micro", 32, 8)
+    vit = build_vit("micro", 32, 8, stem="conv")  # epalm-tiny's stem
     save_file(vit.state_dict(), str(tmp_path / "vit.safetensors"))
     return lm, vit
 

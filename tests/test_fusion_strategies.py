@@ -56,7 +56,13 @@ def test_output_shapes_over_image_sizes_and_text_lengths(name, image_size):
 @pytest.mark.parametrize("name,overrides", VARIANTS, ids=lambda v: str(v))
 def test_every_trainable_parameter_gets_a_nonzero_gradient(name, overrides):
     model = variants.create(name, preset="tiny", **overrides)
-    model(batch_for(model, 2, 12, pad=3)).loss.backward()
+    batch = batch_for(model, 2, 12, pad=3)
+    # one step first: the conv stem's residual blocks start as identities (last norm at
+    # 0, timm's zero_init_last), so their inner weights get gradient from step two on
+    model(batch).loss.backward()
+    torch.optim.SGD(model.parameters(), lr=1e-2).step()
+    model.zero_grad()
+    model(batch).loss.backward()
     missing = [n for n, p in model.named_parameters()
                if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
     assert not missing, missing

@@ -49,7 +49,10 @@ def conv_stem(patch_size: int, width: int) -> nn.Module:
     ("early convolutions help transformers see better", Xiao et al. 2021). Its norms are
     timm's ``GroupNorm1`` (per example, over channels and pixels), not BatchNorm: an
     example's features never depend on the rest of its batch, so data-parallel shards,
-    the feature cache and evaluation all see the features training saw."""
+    the feature cache and evaluation all see the features training saw. Each block's last
+    norm starts at 0 (timm's ``zero_init_last``: blocks start as identities); measured on
+    the built-in data (seeds 0 and 1), that keeps colour linearly readable (probe 87-94 %
+    against 42-56 % with norms at 1)."""
     from timm.layers import GroupNorm1
     from timm.models.resnet import BasicBlock, ResNet
 
