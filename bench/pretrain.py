@@ -27,6 +27,7 @@ import torch
 from .errors import UserError
 from .io import atomic_write_json, staged_directory
 from .schedule import set_lr
+from .stages import stage
 
 CACHE = Path("runs") / "pretrained"
 PRETRAINED = "@pretrained"
@@ -44,14 +45,22 @@ def _key(kind: str, data_dir: Path, **settings) -> str:
 def _loop(model, batches, steps: int, lr: float, loss_fn, desc: str = "pretrain") -> float:
     """AdamW over ``steps`` batches with warm-up + cosine; a progress bar on a terminal,
     one line at the start and the end otherwise (logs stay free of carriage returns)."""
-    from tqdm.auto import tqdm
-
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                             weight_decay=0.01)
     model.train()
-    loss = torch.tensor(float("nan"))
     print(f"[pretrain] {desc}: {steps} steps", flush=True)
     start = time.perf_counter()
+    with stage(f"pretrain {desc}"):
+        loss = _steps(model, opt, batches, steps, loss_fn, desc)
+    print(f"[pretrain] {desc}: done in {time.perf_counter() - start:.0f} s, "
+          f"final loss {loss:.3f}", flush=True)
+    return loss
+
+
+def _steps(model, opt, batches, steps: int, loss_fn, desc: str) -> float:
+    from tqdm.auto import tqdm
+
+    loss = torch.tensor(float("nan"))
     bar = tqdm(total=steps, desc=desc, unit="step", leave=False, disable=None)
     for step, batch in zip(range(steps), batches):
         set_lr(opt, step, steps, warmup=min(100, steps // 10), min_lr_ratio=0.05,
@@ -63,8 +72,6 @@ def _loop(model, batches, steps: int, lr: float, loss_fn, desc: str = "pretrain"
         opt.step()
         bar.update(1)
     bar.close()
-    print(f"[pretrain] {desc}: done in {time.perf_counter() - start:.0f} s, "
-          f"final loss {float(loss.detach()):.3f}", flush=True)
     return float(loss.detach())
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import stages
 from .errors import UserError
-from .io import atomic_write, atomic_write_text, check_writable_dir
+from .io import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
@@ -48,29 +49,47 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     runs, out = check_writable_dir(args.runs), check_writable_dir(args.out)
     specs = [load_spec(_spec_path(name)) for name in PRESETS[args.preset]]
+    stages.reset()
     if not args.render_only:
         from .experiment import ensure_data
 
-        data_dir = ensure_data(args.data)
+        with stages.stage("data"):
+            data_dir = ensure_data(args.data)
+        ran = 0
         for spec in specs:
             if spec.mode == "train":
                 spec.data = str(data_dir)
-            print(f"[report] {spec.name}: {len(spec.points)} points")
-            run_sweep(spec, runs / spec.name)
-        _store_floors(data_dir, runs)
-        _store_jar_paper(runs)
-    elapsed = time.perf_counter() - start
+            print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
+            with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
+                ran += run_sweep(spec, runs / spec.name).ran
+        with stages.stage("floors and JAR paper tables"):
+            _store_floors(data_dir, runs)
+            _store_jar_paper(runs)
+        if ran:  # a rerun that only renders keeps the timing of the run that did the work
+            timed = {"stages": stages.records(), "wall_s": time.perf_counter() - start}
+            atomic_write_json(runs / "stages.json", timed)
     from .report_render import render
 
     results = {spec.name: _rows(runs / spec.name) for spec in specs}
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
-    page = render(results, out,
-                  preset=args.preset, floors=_read_floors(runs),
-                  elapsed_s=None if args.render_only else elapsed,
-                  scores=_point_scores(runs, results))
+    with stages.stage("render"):
+        page = render(results, out, preset=args.preset, floors=_read_floors(runs),
+                      timing=_read_json(runs / "stages.json"),
+                      scores=_point_scores(runs, results))
+    if not args.render_only:
+        print("[report] where the time went:\n" + stages.text_table(stages.records()))
     print(f"report written to {page} ({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def _read_json(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        return None
 
 
 def _spec_path(name: str) -> Path:

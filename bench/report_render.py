@@ -43,7 +43,7 @@ def md_table(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
 
 
 def render(results: dict[str, pd.DataFrame], out: Path, *, preset: str,
-           floors: dict[str, float], elapsed_s: float | None,
+           floors: dict[str, float], timing: dict | None = None,
            scores: dict[str, dict[str, list]] | None = None) -> Path:
     """Write the page; ``scores`` maps a trained row's ``point_id`` to its stored
     per-question test scores (intervals and paired comparisons need them)."""
@@ -61,7 +61,7 @@ def render(results: dict[str, pd.DataFrame], out: Path, *, preset: str,
     parts += _epalm_table(results, out)
     parts += _orderings(trained, out)
     parts += _scaling(results, out)
-    parts += _environment(results, elapsed_s)
+    parts += _environment(results, timing)
     return write_page(out / "README.md", "\n".join(parts) + "\n")
 
 
@@ -229,14 +229,18 @@ def _scaling(results: dict[str, pd.DataFrame], out: Path) -> list[str]:
     return lines
 
 
-def _environment(results: dict[str, pd.DataFrame], elapsed_s: float | None) -> list[str]:
+def _environment(results: dict[str, pd.DataFrame], timing: dict | None) -> list[str]:
+    from .stages import table
+
     rows = [f for f in results.values() if not f.empty and "device_name" in f]
     lines = ["## Environment\n"]
     if rows:
         first = rows[0].iloc[0]
         lines += [f"- {k}: {first[k]}" for k in ENV if k in first]
-    if elapsed_s is not None:
-        lines.append(f"- report wall time: {elapsed_s:.0f} s")
+    if timing:
+        lines.append(f"- report wall time (last run that trained or profiled): "
+                     f"{timing['wall_s']:.0f} s, of which:\n")
+        lines += table(timing["stages"]) + [""]
     lines.append(f"- rendered: {time.strftime('%Y-%m-%d %H:%M %Z')}")
     lines.append("- caption metrics (BLEU, METEOR, ROUGE-L, CIDEr) via pycocoevalcap; SPICE "
                  "is not computed (it downloads Stanford CoreNLP at run time).")

@@ -40,6 +40,7 @@ class ResultStore:
         self.json_path = self.dir / "results.json"
         self.csv_path = self.dir / "results.csv"
         self.lock_path = self.dir / ".results.lock"
+        self.ran = 0  # points the run_sweep call that returned this store ran
         self._rows: list[dict[str, Any]] = self._read()
 
     def _read(self) -> list[dict[str, Any]]:

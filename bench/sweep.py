@@ -21,8 +21,10 @@ whose ``point_id`` is already in the results (so it completes what is missing).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from . import validate
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .lock import output_lock
+from .stages import stage
 from .store import ResultStore, point_id
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
@@ -210,13 +213,24 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         done = store.done()
         todo = [p for p in spec.points if spec.key(p) not in done]
         run_point = run_point or _run_point
-        bar = tqdm(todo, desc=spec.name, unit="point", disable=not progress, leave=False)
-        for point in bar:
-            bar.set_postfix_str(f"{point.strategy} {point.varied}")
-            row = run_point(spec, point, Path(out_dir))
+        # a bar on a terminal; one line per finished point in a log (no carriage returns)
+        bar = tqdm(todo, desc=spec.name, unit="point", disable=None if progress else True,
+                   leave=False)
+        for i, point in enumerate(bar, 1):
+            label = f"{point.strategy} {validate.short(point.varied)}"
+            bar.set_postfix_str(label)
+            start = time.perf_counter()
+            timed = stage(label) if spec.mode == "train" else contextlib.nullcontext()
+            with timed:
+                row = run_point(spec, point, Path(out_dir))
             row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
+                       point_s=time.perf_counter() - start,
                        **{f"grid.{k}": v for k, v in point.varied.items()})
             store.add(row)
+            if progress and bar.disable:
+                print(f"[{spec.name}] {i}/{len(todo)} {label}: {row['point_s']:.0f} s",
+                      flush=True)
+        store.ran = len(todo)
     return store
 
 
@@ -232,8 +246,10 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
 
         prepared = prepare(point.strategy, point.preset, point.overrides, spec.data)
         overrides = prepared[0]
+    start = time.perf_counter()
     row = profile(ProfileSpec(point.strategy, point.preset, overrides, seed=point.seed,
                               **settings))
+    row["profile_s"] = time.perf_counter() - start
     if spec.mode == "train":
         from .experiment import run_experiment
         from .train import TrainConfig

@@ -163,3 +163,30 @@ def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():
         strategies = {p.strategy for s in trained if s.name.startswith("strategies")
                       for p in s.points}
         assert "late_fusion" in strategies, preset
+
+
+def test_environment_shows_where_the_last_run_spent_its_time(stored_runs, tmp_path, capsys):
+    """The stage table a run stored (stages.json) is rendered, nested stages indented."""
+    (stored_runs / "stages.json").write_text(json.dumps({"wall_s": 321.0, "stages": [
+        {"stage": "data", "depth": 0, "seconds": 9.5},
+        {"stage": "sweep strategies_quick (7 points)", "depth": 0, "seconds": 300.0},
+        {"stage": "pretrain vision ViT-micro", "depth": 1, "seconds": 36.0}]}))
+    page, _ = render(stored_runs, tmp_path, capsys)
+    env = page[page.index("## Environment"):]
+    assert "report wall time (last run that trained or profiled): 321 s" in env
+    assert "| data | 9.5 |" in env and "| sweep strategies_quick (7 points) | 300.0 |" in env
+    assert "| &nbsp;&nbsp;pretrain vision ViT-micro | 36.0 |" in env
+
+
+def test_stage_records_nest_and_time_each_block():
+    from bench import stages
+
+    stages.reset()
+    with stages.stage("outer"):
+        with stages.stage("inner"):
+            pass
+    rows = stages.records()
+    assert [(r["stage"], r["depth"]) for r in rows] == [("outer", 0), ("inner", 1)]
+    assert rows[0]["seconds"] >= rows[1]["seconds"] >= 0
+    assert "inner" in stages.text_table(rows).splitlines()[2]
+    stages.reset()
