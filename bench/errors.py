@@ -1,9 +1,6 @@
-"""The one exception type for mistakes a user can make.
+"""The harness's name for the one user-error type (defined beside the models it guards:
+``variants.errors``, so the model library never imports the harness)."""
 
-Raised anywhere (config, registry, data, sweeps); ``bench.cli`` turns it into exit code 2
-and one line on stderr. Everything else is a bug and keeps its traceback.
-"""
+from variants.errors import UserError
 
-
-class UserError(Exception):
-    """Bad input from the user: unknown name, invalid value, missing file, ..."""
+__all__ = ["UserError"]

@@ -1,7 +1,7 @@
 """The training loop: AdamW, warm-up + cosine, clipping, accumulation, checkpoints, resume.
 
 ``fit`` trains any registered strategy on any ``Dataset`` whose collate yields ``Batch``.
-Reproducible: the data order of epoch e is a permutation seeded by ``seed + e``, and the
+Reproducible: the data order of epoch e is a permutation seeded by ``seed * 1000 + e``, and the
 torch RNG state (dropout) is saved in every checkpoint, so ``--resume`` from step k gives
 the same weights as an uninterrupted run. Checkpoints are safetensors (model) plus a
 tensors-and-numbers trainer state read back with ``weights_only=True``; a checkpoint

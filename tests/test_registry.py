@@ -78,3 +78,16 @@ def test_meta_build_has_shapes_without_storage():
         model = variants.create("concat", vision="large", image_size=384, depth=32)
     assert all(p.is_meta for p in model.parameters())
     assert sum(p.numel() for p in model.parameters()) > 600e6
+
+
+def test_the_model_library_does_not_import_the_harness():
+    """variants/ is a model library: nothing in it imports bench (DESIGN.md's layering)."""
+    import ast
+    from pathlib import Path
+
+    for path in Path(variants.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level \
+                else []
+            assert not any(n == "bench" or n.startswith("bench.") for n in names), path.name

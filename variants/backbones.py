@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.errors import UserError
+from .errors import UserError
 
 # name -> (width, depth, heads)
 VIT_SIZES = {

@@ -198,8 +198,17 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
-def vqa_loss(logits: torch.Tensor, scores: torch.Tensor | None) -> torch.Tensor | None:
-    """Soft-score binary cross-entropy, scaled by the answer count (standard VQA objective)."""
+VQA_LOSSES = ("bce", "softmax")
+
+
+def vqa_loss(logits: torch.Tensor, scores: torch.Tensor | None,
+             kind: str = "bce") -> torch.Tensor | None:
+    """``bce``: soft-score binary cross-entropy, scaled by the answer count (bottom-up VQA's
+    objective); ``softmax``: cross-entropy against the soft scores normalised to a
+    distribution (one answer competes with the others, as in most recent VQA heads)."""
     if scores is None:
         return None
+    if kind == "softmax":
+        target = scores / scores.sum(1, keepdim=True).clamp_min(1e-6)
+        return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
     return F.binary_cross_entropy_with_logits(logits, scores) * scores.shape[1]

@@ -14,7 +14,7 @@ import typing
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from bench.errors import UserError
+from .errors import UserError
 
 _REPR = reprlib.Repr()
 _REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 60, 60, 3  # never expand a huge value

@@ -34,10 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import UserError
-
 from .backbones import STEMS, VIT_SIZES, build_vit, freeze
 from .config import BaseConfig, knob
+from .errors import UserError
 from .frozen_lm import (
     ACTIVATIONS,
     Connector,

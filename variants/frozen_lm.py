@@ -33,7 +33,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from bench.errors import UserError
+from .errors import UserError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.errors import UserError
-
 from .backbones import BERT_SIZES, STEMS, VIT_SIZES, ImageEncoder, TextEncoder, freeze
-from .blocks import ClassifierHead, vqa_loss
+from .blocks import VQA_LOSSES, ClassifierHead, vqa_loss
 from .config import BaseConfig, check_positive, knob
+from .errors import UserError
 from .interface import Batch, FusionModel, Output
 
 
@@ -34,6 +33,9 @@ class ImageFusionConfig(BaseConfig):
     vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
     freeze_vision: bool = knob(False, "freeze the image encoder")
     width: int = knob(768, "fusion width D (both modalities are projected to it)", minimum=1)
+    answer_loss: str = knob("bce", "classifier loss: bce (soft scores, bottom-up VQA) or "
+                            "softmax (cross-entropy on the normalised scores)",
+                            choices=VQA_LOSSES)
 
     def validate(self) -> None:
         super().validate()
@@ -105,4 +107,5 @@ class EncoderFusionModel(FusionModel):
         text_tokens = self.text_encoder(batch.input_ids, batch.attention_mask)
         pooled = self.fusion(image_tokens, text_tokens, batch.attention_mask)
         logits = self.head(pooled)
-        return Output(logits=logits, loss=vqa_loss(logits, batch.answer_scores))
+        return Output(logits=logits,
+                      loss=vqa_loss(logits, batch.answer_scores, self.cfg.answer_loss))

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from torch import nn
 
-from bench.errors import UserError
-
 from .backbones import on_meta
+from .errors import UserError
 
 # name -> (hidden, layers, heads, ffn_dim, word_embed_proj_dim, do_layer_norm_before)
 OPT_SIZES = {

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.errors import UserError
-
 from .config import apply_overrides
+from .errors import UserError
 
 FAMILIES = ("encoder-fusion", "frozen-lm")
 
