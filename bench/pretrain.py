@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from . import reference
 from .errors import UserError
 from .io import atomic_write_json, staged_directory
 from .schedule import set_lr
@@ -99,7 +100,8 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
                epochs=epochs, seed=seed, lr=lr, stem=stem, target="dense-attributes")
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
-    if (out / "model.safetensors").is_file() and not force:
+    if not force and ((out / "model.safetensors").is_file()
+                      or reference.fetch(out, "model.safetensors")):
         return out / "model.safetensors"
     train, val = (scene_split(data_dir, s, image_size) for s in ("train", "val"))
     targets = dense_targets(train[0], image_size, patch_size)
@@ -152,7 +154,7 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     data_dir = Path(data_dir)
     key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, max_len=max_len)
     out = CACHE / f"opt-{size}-{key}"
-    if (out / "config.json").is_file() and not force:
+    if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
         return out
     tok = load_tokenizer(data_dir / "tokenizer")
     lines = _text_corpus(data_dir, tok)
@@ -202,7 +204,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stem", choices=("conv", "patch"), default="conv",
                    help="vision: ViT input stem (conv: a small timm ResNet, the tiny presets')")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="retrain even if cached")
+    p.add_argument("--force", action="store_true",
+                   help="retrain even if cached or shipped")
+    p.add_argument("--ship", action="store_true",
+                   help="copy the result into bench/reference/ (with SHA256SUMS and the "
+                   "command that rebuilds it) so fresh clones skip this pretraining")
     p.set_defaults(func=run)
 
 
@@ -218,7 +224,13 @@ def run(args: argparse.Namespace) -> int:
                                stem=args.stem, **extra)
     else:
         path = pretrain_text(data_dir, args.size, seed=args.seed, force=args.force, **extra)
-    meta = Path(path if path.is_dir() else path.parent) / "meta.json"
-    print(json.dumps(json.loads(meta.read_text()), indent=2))
+    entry = Path(path if path.is_dir() else path.parent)
+    print(json.dumps(json.loads((entry / "meta.json").read_text()), indent=2))
     print(f"saved: {path}")
+    if args.ship:
+        command = (f"fusebench pretrain {args.kind} --size {args.size} --seed {args.seed}"
+                   + (f" --stem {args.stem}" if args.kind == "vision" else "")
+                   + (f" --epochs {args.epochs}" if args.epochs else "") + " --force --ship")
+        shipped = reference.ship(entry, command, data_dir / "synthvqa.json")
+        print(f"shipped: {shipped} (commit it; fresh clones on this data skip the pretraining)")
     return 0

@@ -56,7 +56,7 @@ from .scenes import (
 )
 from .tokenizer import build_tokenizer
 
-VERSION = 1
+VERSION = 2  # 2: answers written like released VQA v2 (lower-case, digits)
 DEFAULT_IMAGES = 6000
 MAX_IMAGES = 1_000_000  # a typo (1e9) would run for days and fill the disk
 DEFAULT_IMAGE_SIZE = 64
