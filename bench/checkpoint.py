@@ -128,8 +128,10 @@ def check_fits(model: torch.nn.Module, path: str | Path) -> None:
             saved = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as e:
         raise UserError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = [f"{k} missing" for k in want if k not in saved]
+    state = model.state_dict()
+    want = {k: tuple(v.shape) for k, v in state.items()}
+    aliases = _aliases(state)  # tied weights: safetensors stores one name of each group
+    problems = [f"{k} missing" for k in want if not any(a in saved for a in aliases[k])]
     problems += [f"{k} unexpected" for k in saved if k not in want]
     problems += [f"{k} is {list(saved[k])}, model has {list(want[k])}"
                  for k in want if k in saved and saved[k] != want[k]]
@@ -137,6 +139,17 @@ def check_fits(model: torch.nn.Module, path: str | Path) -> None:
         more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
         raise UserError(f"checkpoint {path} does not fit this model: "
                         f"{'; '.join(problems[:2])}{more}")
+
+
+def _aliases(state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Each key -> every key that shares its storage (e.g. OPT's tied input and output
+    embeddings), itself included; meta tensors share nothing."""
+    groups: dict[tuple, list[str]] = {}
+    for k, v in state.items():
+        where = (k,) if v.is_meta else (v.untyped_storage().data_ptr(), v.storage_offset(),
+                                        tuple(v.shape))
+        groups.setdefault(where, []).append(k)
+    return {k: group for group in groups.values() for k in group}
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:

@@ -97,3 +97,26 @@ def test_a_killed_writers_temporary_checkpoint_is_removed_at_the_next_save(tmp_p
     save_checkpoint(tmp_path, model, torch.optim.AdamW(model.parameters()), state)
     assert not dead.exists() and live.exists()
     assert (tmp_path / "latest").read_text().strip() == "ckpt-0000002"
+
+
+def test_tied_weights_round_trip_through_a_checkpoint(tmp_path):
+    """safetensors stores one name of each tied group (OPT's embed_tokens / lm_head): the
+    strict fit check accepts that, and loading restores both names."""
+    import torch
+
+    import variants
+    from bench.checkpoint import check_fits, load_weights
+
+    model = variants.create("epalm_lin", "epalm-tiny", text_vocab_size=128,
+                            sep_token_id=100, eos_token_id=2, pad_token_id=1)
+    head = model.head
+    assert head.lm_head.weight is head.model.decoder.embed_tokens.weight  # tied
+    from safetensors.torch import save_model
+
+    save_model(model, str(tmp_path / "m.safetensors"))
+    other = variants.create("epalm_lin", "epalm-tiny", text_vocab_size=128,
+                            sep_token_id=100, eos_token_id=2, pad_token_id=1)
+    check_fits(other, tmp_path / "m.safetensors")
+    load_weights(other, tmp_path / "m.safetensors")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k
