@@ -217,7 +217,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         bar = tqdm(todo, desc=spec.name, unit="point", disable=None if progress else True,
                    leave=False)
         for i, point in enumerate(bar, 1):
-            label = f"{point.strategy} {validate.short(point.varied)}"
+            varied = {k: v for k, v in point.varied.items() if k != "strategy"}
+            label = point.strategy + (f" {validate.short(varied)}" if varied else "")
             bar.set_postfix_str(label)
             start = time.perf_counter()
             timed = stage(label) if spec.mode == "train" else contextlib.nullcontext()
