@@ -213,7 +213,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         done = store.done()
         todo = [p for p in spec.points if spec.key(p) not in done]
         run_point = run_point or _run_point
-        # a bar on a terminal; one line per finished point in a log (no carriage returns)
+        # a bar on a terminal; in a log (no carriage returns) one line per trained point,
+        # one per profile-only sweep
         bar = tqdm(todo, desc=spec.name, unit="point", disable=None if progress else True,
                    leave=False)
         for i, point in enumerate(bar, 1):
@@ -228,9 +229,11 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
                        point_s=time.perf_counter() - start,
                        **{f"grid.{k}": v for k, v in point.varied.items()})
             store.add(row)
-            if progress and bar.disable:
+            if progress and bar.disable and spec.mode == "train":
                 print(f"[{spec.name}] {i}/{len(todo)} {label}: {row['point_s']:.0f} s",
                       flush=True)
+        if progress and bar.disable and todo and spec.mode != "train":
+            print(f"[{spec.name}] {len(todo)} points profiled", flush=True)
         store.ran = len(todo)
     return store
 
