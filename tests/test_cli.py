@@ -71,6 +71,7 @@ def test_untested_dependency_version_warns_in_one_line_at_start(monkeypatch, cap
         metadata.requires("fusebench")
     except metadata.PackageNotFoundError:
         pytest.skip("fusebench is not installed: no declared ranges to check against")
+    monkeypatch.delenv("FUSEBENCH_NO_VERSION_CHECK", raising=False)  # tox -e latest sets it
     real = env._version
     monkeypatch.setattr(env, "_version", lambda n: "99.0.0" if n == "transformers" else real(n))
     assert main(["profile", "no_such_strategy"]) == 2
