@@ -135,15 +135,6 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     return out / "model.safetensors"
 
 
-def normalise(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels [N, 3, S, S] -> ImageNet-normalised floats (as the datasets feed them)."""
-    from .data.dataset import IMAGENET_MEAN, IMAGENET_STD
-
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
-    return (pixels.float() - mean) / std
-
-
 def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, seed: int = 0,
                   lr: float = 3e-3, max_len: int = 32, force: bool = False) -> Path:
     """Directory of the cached OPT (``save_pretrained`` + tokenizer), training it if missing."""

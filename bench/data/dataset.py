@@ -36,6 +36,14 @@ from .tokenizer import answer_sep_id, build_tokenizer, load_tokenizer
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_PIXEL_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+_PIXEL_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
+
+
+def normalise(raw: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels [N, 3, S, S] -> ImageNet-normalised floats: what every model reads
+    (datasets, the feature cache and vision pretraining all go through here)."""
+    return (raw.float() - _PIXEL_MEAN) / _PIXEL_STD
 CACHE_LIMIT_BYTES = 4 << 30  # decode all images up front when they fit in this much memory
 IGNORE_INDEX = -100
 
@@ -197,8 +205,6 @@ class VQADataset(torch.utils.data.Dataset):
         else:  # read per batch: check every header now, so a bad image fails before training
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(check_image, paths))
-        self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -214,7 +220,7 @@ class VQADataset(torch.utils.data.Dataset):
         else:
             raw = torch.from_numpy(np.stack([load_image(self.image_paths[s], self.image_size)
                                              for s in slots.tolist()]))
-        return (raw.float() - self._mean) / self._std
+        return normalise(raw)
 
     def answer_scores(self, idx: torch.Tensor) -> torch.Tensor:
         """Dense soft targets [B, num_answers] for example indices ``idx``."""
