@@ -192,15 +192,23 @@ def test_bad_input_exits_2_with_one_line_and_leaves_nothing(name, needle, argv, 
                                                             small_data, trained_run,
                                                             monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    args = argv(tmp_path, small_data, trained_run)
-    before = _snapshot(tmp_path, small_data)
+    assert_fails_cleanly(argv(tmp_path, small_data, trained_run), needle, tmp_path,
+                         small_data, capsys)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def assert_fails_cleanly(args: list[str], needle: str, tmp_path: Path, data: Path,
+                         capsys) -> str:
+    """The fault-suite contract: exit 2, one ``fusebench: error:`` line naming ``needle``,
+    no traceback, and no file created or changed under ``tmp_path`` or ``data``."""
+    before = _snapshot(tmp_path, data)
     code, out, err = run_cli(args, capsys)
     assert code == 2, (code, err[-2000:])
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("fusebench: error: ") and needle in err, err
     assert "Traceback" not in err + out
-    assert _snapshot(tmp_path, small_data) == before, "the failed command left files behind"
-    assert not (tmp_path / "PWNED").exists()
+    assert _snapshot(tmp_path, data) == before, "the failed command left files behind"
+    return err
 
 
 def test_there_are_at_least_20_kinds():

@@ -11,7 +11,6 @@ import zlib
 import pytest
 from safetensors.torch import load_file, save_file
 
-from tests.helpers import run_cli
 from tests.test_bad_inputs import (
     SWEEP,
     TRAIN,
@@ -19,9 +18,9 @@ from tests.test_bad_inputs import (
     _data_copy,
     _dir_with,
     _run_copy,
-    _snapshot,
     _write_json,
     _yaml,
+    assert_fails_cleanly,
 )
 
 STUDY = {"name": "s", "strategy": "concat", "preset": "tiny", "n_trials": 1,
@@ -315,12 +314,6 @@ def test_bad_input_exits_2_with_one_line_and_leaves_nothing(name, needle, argv, 
                                                             monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "o").mkdir()
-    args = argv(tmp_path, small_data, trained_run)
-    before = _snapshot(tmp_path, small_data)
-    code, out, err = run_cli(args, capsys)
-    assert code == 2, (code, err[-2000:])
-    assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("fusebench: error: ") and needle in err, err
-    assert "Traceback" not in err + out
+    err = assert_fails_cleanly(argv(tmp_path, small_data, trained_run), needle, tmp_path,
+                               small_data, capsys)
     assert len(err) < 600, "an error message expanded its input"
-    assert _snapshot(tmp_path, small_data) == before, "the failed command left files behind"
