@@ -83,13 +83,16 @@ def _epochs(n: int, batch_size: int, epochs: int, seed: int):
 
 
 def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int = 64,
-                    patch_size: int = 8, epochs: int = 4, seed: int = 0, lr: float = 2e-3,
+                    patch_size: int = 8, epochs: int = 16, seed: int = 0, lr: float = 2e-3,
                     force: bool = False, stem: str = "conv") -> Path:
     """Path of the cached ViT state dict (``model.safetensors``), training it if missing.
 
     Dense supervision from ``scenes.json`` (``bench.pretrain_vision``: per half-patch cell
     colour, shape and size; the scene summary on [CLS]); ``meta.json`` records the linear
-    probe of the frozen features per attribute on val images."""
+    probe of the frozen features per attribute on val images. 16 epochs, because the probe
+    keeps rising until then (built-in data, val probe: 4 epochs colour 88.8 % / shape
+    41.6 %; 16 epochs colour 99.6 % / shape 87.4 %, size and count 100 %; 170 s on 2
+    cores, and fresh clones on the built-in data load the shipped copy instead)."""
     from safetensors.torch import save_file
 
     from variants.backbones import build_vit
