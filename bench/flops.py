@@ -36,7 +36,7 @@ ELEMENTWISE = {
     "max_pool2d", "max_pool2d_with_indices", "adaptive_avg_pool2d",
     "stack", "repeat", "expand", "to", "type_as", "triu", "tril", "erf", "sin", "cos", "ones",
     "zeros", "sort", "log", "minimum", "maximum", "floor_divide", "remainder", "index",
-    "diff", "slice_scatter", "index_put_", "copy_", "masked_fill_", "baddbmm_norm",
+    "diff", "slice_scatter", "index_put_", "copy_", "masked_fill_", "baddbmm_norm", "flip",
 }
 
 

@@ -70,7 +70,7 @@ CASES = [
     ("missing-lm-checkpoint", "language model directory nolm has no config.json",
      lambda t, d, r: ["profile", "epalm", "--preset", "epalm-tiny", "--set", "lm_path=nolm"]),
     ("corrupt-text-encoder-config", "cannot load text encoder",
-     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",
+     lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set", "text=micro", "--set",
                       f"text_path={_dir_with(t, 'config.json', '{oops')}"]),
     ("corrupt-vision-checkpoint", "cannot read safetensors checkpoint",
      lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--set",

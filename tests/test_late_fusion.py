@@ -7,7 +7,8 @@ from torch import nn
 
 import variants
 from bench.flops import count_flop_counter_mode, count_fvcore
-from variants.late_fusion import RecurrentLayer
+from variants.blocks import RecurrentLayer
+from variants.errors import UserError
 
 
 @pytest.mark.parametrize("cell,reference", [("lstm", nn.LSTM), ("gru", nn.GRU)])
@@ -71,3 +72,26 @@ def test_bad_knobs_are_user_errors():
         variants.resolve_config("late_fusion", "tiny", {"rnn": "rnn"})
     with pytest.raises(UserError, match="unknown config key"):
         variants.resolve_config("late_fusion", "tiny", {"heads": 4})
+
+
+def test_bigru_question_tokens_see_the_whole_question_and_ignore_padding():
+    from variants.blocks import BiGRUText
+
+    torch.manual_seed(0)
+    enc = BiGRUText(vocab_size=20, width=8)
+    ids = torch.tensor([[2, 5, 6, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+    out = enc(ids, mask)
+    assert out.shape == (1, 6, 8)
+    changed_last_word = enc(torch.tensor([[2, 5, 7, 3, 0, 0]]), mask)
+    # the first token's backward half reads the later words; its forward half does not
+    assert not torch.allclose(out[0, 0, 4:], changed_last_word[0, 0, 4:])
+    assert torch.allclose(out[0, 0, :4], changed_last_word[0, 0, :4])
+    unpadded = enc(ids[:, :4], mask[:, :4])
+    assert torch.allclose(out[:, :4], unpadded, atol=1e-6)
+
+
+def test_gru_text_refuses_a_bert_checkpoint_path():
+    with pytest.raises(UserError, match="text=gru has none to load"):
+        variants.create("cross_attn", "tiny", text_path="some/bert", text_vocab_size=20,
+                        num_answers=5)

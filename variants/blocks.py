@@ -1,5 +1,5 @@
 """Shared layers: attention, MLP, transformer blocks, gated cross-attention, latent resampler,
-TokenLearner pooling.
+TokenLearner pooling, recurrent cells and the bidirectional-GRU question encoder.
 
 Written out (rather than ``nn.TransformerEncoderLayer``) so that every matmul is visible to
 FLOP counters: the PyTorch layer's eval-mode fast path hides them. Attention goes through
@@ -175,6 +175,71 @@ class TokenLearner(nn.Module):
             scores = scores.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
         maps = scores.softmax(dim=1).transpose(1, 2)  # [B, N, M], each row sums to 1
         return maps @ x
+
+
+CELLS = {"lstm": 4, "gru": 3}  # gates per cell
+
+
+class RecurrentLayer(nn.Module):
+    """One LSTM or GRU layer over [B, L, D] -> [B, L, H]. Where ``mask`` is 0 the state is
+    carried unchanged, so the last position holds the state after the last real token,
+    whichever side the padding is on."""
+
+    def __init__(self, input_dim: int, hidden: int, cell: str):
+        super().__init__()
+        self.cell, self.hidden = cell, hidden
+        self.x2h = nn.Linear(input_dim, CELLS[cell] * hidden)
+        self.h2h = nn.Linear(hidden, CELLS[cell] * hidden)
+        if cell == "lstm":  # forget gate open at the start (Jozefowicz et al. 2015)
+            with torch.no_grad():
+                self.x2h.bias[hidden:2 * hidden].fill_(1.0)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        gates_x = self.x2h(x)  # every step's input projection in one matmul
+        h = x.new_zeros(x.shape[0], self.hidden)
+        c = h
+        keep = mask.to(x.dtype).unsqueeze(-1)
+        states = []
+        for t in range(x.shape[1]):
+            gx, gh = gates_x[:, t], self.h2h(h)
+            if self.cell == "lstm":
+                i, f, g, o = (gx + gh).chunk(4, dim=-1)
+                c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h_new = torch.sigmoid(o) * torch.tanh(c_new)
+                c = c + keep[:, t] * (c_new - c)
+            else:
+                xr, xz, xn = gx.chunk(3, dim=-1)
+                hr, hz, hn = gh.chunk(3, dim=-1)
+                z = torch.sigmoid(xz + hz)
+                n = torch.tanh(xn + torch.sigmoid(xr + hr) * hn)
+                h_new = (1 - z) * n + z * h
+            h = h + keep[:, t] * (h_new - h)
+            states.append(h)
+        return torch.stack(states, dim=1)
+
+
+class BiGRUText(nn.Module):
+    """Question tokens from a bidirectional GRU over word embeddings, [B, L, width]: each
+    token sees the whole question. The encoder-fusion family's small-scale text encoder
+    (``text=gru``): at width 64 a randomly initialised 2-layer BERT learns the question
+    slowly (measured on synthvqa: cross_attn 53 % after 10 epochs with it, 60 % after 8
+    with this), while a GRU is the classic VQA question encoder."""
+
+    def __init__(self, vocab_size: int, width: int):
+        super().__init__()
+        if width % 2:
+            raise ValueError(f"width {width} must be even (half per direction)")
+        self.embed = nn.Embedding(vocab_size, width)
+        self.forward_rnn = RecurrentLayer(width, width // 2, "gru")
+        self.backward_rnn = RecurrentLayer(width, width // 2, "gru")
+        self.dim = width
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.embed(input_ids)
+        ahead = self.forward_rnn(x, attention_mask)
+        # padding carries the state unchanged, so the reversed pass starts at the last token
+        back = self.backward_rnn(x.flip(1), attention_mask.flip(1)).flip(1)
+        return torch.cat([ahead, back], dim=-1)
 
 
 class ClassifierHead(nn.Module):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .backbones import BERT_SIZES, STEMS, VIT_SIZES, ImageEncoder, TextEncoder, freeze
-from .blocks import VQA_LOSSES, ClassifierHead, vqa_loss
+from .blocks import VQA_LOSSES, BiGRUText, ClassifierHead, vqa_loss
 from .config import BaseConfig, check_positive, knob
 from .errors import UserError
 from .interface import Batch, FusionModel, Output
@@ -50,7 +50,9 @@ class ImageFusionConfig(BaseConfig):
 class EncoderFusionConfig(ImageFusionConfig):
     """Attention-based fusion over BERT text tokens."""
 
-    text: str = knob("base", "BERT text-encoder size", choices=tuple(BERT_SIZES))
+    text: str = knob("base", "text encoder: a BERT size, or gru (a bidirectional GRU over word "
+                     "embeddings, fusion-width tokens; the CPU presets' choice)",
+                     choices=(*BERT_SIZES, "gru"))
     text_path: str = knob("", "local save_pretrained BERT directory (empty = random init)")
     freeze_text: bool = knob(False, "freeze the text encoder")
     heads: int = knob(12, "attention heads in the fusion layers", minimum=1)
@@ -63,9 +65,15 @@ class EncoderFusionConfig(ImageFusionConfig):
             raise UserError(f"width={self.width} is not divisible by heads={self.heads}")
 
 
-def bert_text_encoder(cfg: EncoderFusionConfig) -> nn.Module:
-    """The BERT text encoder of the attention-based strategies (frozen if configured)."""
-    encoder = TextEncoder(cfg.text, cfg.text_vocab_size, cfg.text_len, cfg.text_path)
+def token_text_encoder(cfg: EncoderFusionConfig) -> nn.Module:
+    """The text encoder of the attention-based strategies: BERT, or a bidirectional GRU with
+    ``text=gru`` (frozen if configured)."""
+    if cfg.text == "gru":
+        if cfg.text_path:
+            raise UserError("text_path loads a BERT checkpoint; text=gru has none to load")
+        encoder = BiGRUText(cfg.text_vocab_size, cfg.width)
+    else:
+        encoder = TextEncoder(cfg.text, cfg.text_vocab_size, cfg.text_len, cfg.text_path)
     return freeze(encoder) if cfg.freeze_text else encoder
 
 
@@ -84,7 +92,7 @@ class EncoderFusionModel(FusionModel):
 
     def __init__(self, cfg: ImageFusionConfig,
                  make_fusion: Callable[[ImageFusionConfig, int, int], nn.Module],
-                 make_text: Callable[[ImageFusionConfig], nn.Module] = bert_text_encoder):
+                 make_text: Callable[[ImageFusionConfig], nn.Module] = token_text_encoder):
         """``make_text(cfg)``: the text encoder (``.dim`` wide token features [B, L, dim]);
         the fusion's ``out_dim`` (default: the width) sizes the classifier."""
         super().__init__()

@@ -8,9 +8,9 @@ never see each other's tokens: the bar every token-level fusion strategy has to 
 
 The image encoder and the answer head are the encoder-fusion family's own (the same ViT,
 pretrained and frozen or not, the same 2-layer classifier), so the comparison differs in
-the fusion only. The recurrent cells are written with ``nn.Linear`` (input projections
-for all steps at once, one hidden projection per step), so both FLOP counters see every
-multiply-add; ``nn.LSTM``'s fused kernel is invisible to fvcore.
+the fusion only. The recurrent cells are ``blocks.RecurrentLayer`` (written with
+``nn.Linear``, so both FLOP counters see every multiply-add; ``nn.LSTM``'s fused kernel is
+invisible to fvcore).
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .blocks import CELLS, RecurrentLayer
 from .config import check_positive, knob
 from .fusion_base import EncoderFusionModel, ImageFusionConfig
 from .registry import register_strategy
-
-CELLS = {"lstm": 4, "gru": 3}  # gates per cell
 
 
 @dataclass
@@ -45,44 +44,6 @@ class LateFusionConfig(ImageFusionConfig):
     def validate(self) -> None:
         super().validate()
         check_positive(rnn_layers=self.rnn_layers, embed_dim=self.embed_dim)
-
-
-class RecurrentLayer(nn.Module):
-    """One LSTM or GRU layer over [B, L, D] -> [B, L, H]. Where ``mask`` is 0 the state is
-    carried unchanged, so the last position holds the state after the last real token,
-    whichever side the padding is on."""
-
-    def __init__(self, input_dim: int, hidden: int, cell: str):
-        super().__init__()
-        self.cell, self.hidden = cell, hidden
-        self.x2h = nn.Linear(input_dim, CELLS[cell] * hidden)
-        self.h2h = nn.Linear(hidden, CELLS[cell] * hidden)
-        if cell == "lstm":  # forget gate open at the start (Jozefowicz et al. 2015)
-            with torch.no_grad():
-                self.x2h.bias[hidden:2 * hidden].fill_(1.0)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        gates_x = self.x2h(x)  # every step's input projection in one matmul
-        h = x.new_zeros(x.shape[0], self.hidden)
-        c = h
-        keep = mask.to(x.dtype).unsqueeze(-1)
-        states = []
-        for t in range(x.shape[1]):
-            gx, gh = gates_x[:, t], self.h2h(h)
-            if self.cell == "lstm":
-                i, f, g, o = (gx + gh).chunk(4, dim=-1)
-                c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h_new = torch.sigmoid(o) * torch.tanh(c_new)
-                c = c + keep[:, t] * (c_new - c)
-            else:
-                xr, xz, xn = gx.chunk(3, dim=-1)
-                hr, hz, hn = gh.chunk(3, dim=-1)
-                z = torch.sigmoid(xz + hz)
-                n = torch.tanh(xn + torch.sigmoid(xr + hr) * hn)
-                h_new = (1 - z) * n + z * h
-            h = h + keep[:, t] * (h_new - h)
-            states.append(h)
-        return torch.stack(states, dim=1)
 
 
 class QuestionEncoder(nn.Module):
