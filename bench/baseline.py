@@ -23,9 +23,9 @@ from typing import Any
 
 import variants
 
+from .atomic_files import atomic_write_text, check_writable_dir
 from .errors import UserError
 from .flops import component_flops, count_flop_counter_mode
-from .io import atomic_write_text, check_writable_dir
 
 PATH = Path(__file__).resolve().parent / "baselines" / "figures.csv"
 # family -> presets checked: its small training preset first, then the papers' settings
@@ -42,7 +42,7 @@ def presets_for(family: str) -> list[str]:
 
 def figures(strategy: str, preset: str) -> dict[str, Any]:
     """One row: counts from a meta-device model (exact integers; no weights, no timing)."""
-    from .profile import build_meta, param_counts
+    from .profiling import build_meta, param_counts
 
     model = build_meta(strategy, preset, {})
     row: dict[str, Any] = {"strategy": strategy, "preset": preset,

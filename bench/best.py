@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .io import atomic_write, atomic_write_json
+from .atomic_files import atomic_write, atomic_write_json
 
 METRIC = "val_vqa_acc"
 

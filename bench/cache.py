@@ -51,7 +51,3 @@ class FeatureCache:
         view = copy.copy(self)
         view.dataset = dataset
         return view
-
-    @property
-    def nbytes(self) -> int:
-        return sum(v.numel() * v.element_size() for v in self.features.values())

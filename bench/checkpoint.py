@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .atomic_files import atomic_write_json, atomic_write_text, pid_alive, tmp_sibling
 from .errors import UserError
-from .io import atomic_write_json, atomic_write_text, pid_alive, tmp_sibling
 
 _CKPT_RE = re.compile(r"ckpt-\d{7,}")
 _TMP_RE = re.compile(r"\.ckpt-\d{7,}\.tmp-(\d+)-[0-9a-f]+")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from .atomic_files import atomic_write_json
 from .errors import UserError
 from .evaluate import predict, question_scores
-from .io import atomic_write_json
 from .stats import derangement
 
 SCORES_FILE = "test_scores.json"

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from variants.interface import FusionModel
+
 # Elementwise / bookkeeping ops neither counter counts (memory-bound; listed, not hidden).
 ELEMENTWISE = {
     "add", "add_", "sub", "rsub", "mul", "mul_", "div", "neg", "pow", "sqrt", "rsqrt", "exp",
@@ -145,8 +147,8 @@ def _strip(name: str, root: str) -> str:
     return name[len(root) + 1:] if name.startswith(root + ".") else name
 
 
-def component_flops(count: FlopCount, components: dict[str, nn.Module], model: nn.Module
-                    ) -> dict[str, int]:
+def component_flops(count: FlopCount, components: dict[str, nn.Module],
+                    model: FusionModel) -> dict[str, int]:
     """FLOPs per role (image_encoder, text_encoder, fusion, head) from per-module counts;
     whatever the roles do not cover is reported as ``other``."""
     names = {module: name for name, module in model.named_modules()}
@@ -154,7 +156,7 @@ def component_flops(count: FlopCount, components: dict[str, nn.Module], model: n
     for role, module in components.items():
         out[role] = count.by_module.get(names[module], 0)
     # modules owned by one role but run inside another's (eP-ALM adapters in LM blocks)
-    embedded = getattr(model, "embedded_components", dict)()
+    embedded = model.embedded_components()
     for role, modules in embedded.items():
         for module in modules:
             flops = count.by_module.get(names[module], 0)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .io import atomic_write  # noqa: E402
+from .atomic_files import atomic_write  # noqa: E402
 
 
 def save(fig, path: str | Path) -> Path:

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from . import reference
+from .atomic_files import atomic_write_json, staged_directory
 from .errors import UserError
-from .io import atomic_write_json, staged_directory
 from .schedule import set_lr
 from .stages import stage
 
@@ -207,7 +207,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .experiment import ensure_data
+    from .data.synthvqa import ensure_data
 
     data_dir = ensure_data(args.data)
     extra = {"epochs": args.epochs} if args.epochs else {}

@@ -9,7 +9,7 @@ import math
 import sys
 
 from .config import add_model_args, model_overrides
-from .profile import ProfileSpec, profile
+from .profiling import ProfileSpec, profile
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .io import staged_directory
+from .atomic_files import staged_directory
 
 SHIPPED = Path(__file__).resolve().parent / "reference"
 SUMS = "SHA256SUMS"

@@ -1,6 +1,6 @@
 """``fusebench report``: the main job. Runs what is missing, then writes ``reports/``.
 
-A report preset is a list of sweep specs (``sweeps/*.yaml``). Each sweep stores its rows
+A report plan is a list of sweep specs (``sweeps/*.yaml``). Each sweep stores its rows
 under ``runs/report/<sweep>/`` and skips points already done, so a rerun only renders.
 The page is rendered from those rows and the per-question test scores stored beside
 each trained point (``--render-only`` never trains), top to bottom: comparison table with
@@ -18,24 +18,26 @@ from pathlib import Path
 import pandas as pd
 
 from . import stages
+from .atomic_files import atomic_write_csv, atomic_write_json, check_writable_dir
 from .errors import UserError
-from .io import atomic_write, atomic_write_json, atomic_write_text, check_writable_dir
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
-PRESETS = {
+# report plan -> the sweep specs it runs, each rendered in its own section (a model
+# preset, ``--preset`` of train/profile, is something else: a config bundle)
+PLANS = {
     "quick": ["strategies_quick.yaml", "frozen_lm_quick.yaml", "flops_scaling.yaml",
-              "token_scaling.yaml", "jar_table4.yaml", "epalm_variants.yaml"],
+              "token_scaling.yaml", "epalm_variants.yaml"],
     "paper": ["strategies_paper.yaml", "frozen_lm_paper.yaml", "flops_scaling.yaml",
-              "token_scaling.yaml", "jar_table4.yaml", "jar_table4_train.yaml",
+              "token_scaling.yaml", "jar_table4_train.yaml",
               "epalm_variants.yaml"],
 }
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run what is missing and write the comparison report")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+    p.add_argument("--plan", "--preset", dest="plan", choices=sorted(PLANS), default="quick",
                    help="quick: every strategy at CPU scale, 1 seed; measured 22 min wall "
                    "from a fresh clone on 2 CPU cores (AMD EPYC; the environment section "
                    "of the page breaks it down). paper: the same strategies for 3 seeds "
@@ -54,10 +56,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     runs, out = check_writable_dir(args.runs), check_writable_dir(args.out)
-    specs = [load_spec(_spec_path(name)) for name in PRESETS[args.preset]]
+    specs = [load_spec(_spec_path(name)) for name in PLANS[args.plan]]
     stages.reset()
     if not args.render_only:
-        from .experiment import ensure_data
+        from .data.synthvqa import ensure_data
 
         with stages.stage("data"):
             data_dir = ensure_data(args.data)
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
-        page = render(results, out, preset=args.preset, floors=_read_floors(runs),
+        page = render(results, out, plan=args.plan, floors=_read_floors(runs),
                       timing=_read_json(runs / "stages.json"),
                       scores=_point_scores(runs, results))
     if not args.render_only:
@@ -135,7 +137,7 @@ def _store_floors(data_dir: Path, runs: Path) -> None:
 
     frame = pd.DataFrame([{"baseline": r["baseline"], "test_vqa_acc": 100 * r["accuracy"]}
                           for r in floors(data_dir) if r["split"] == "test"])
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    atomic_write_csv(path, frame)
 
 
 def _store_jar_paper(runs: Path) -> None:
@@ -145,7 +147,7 @@ def _store_jar_paper(runs: Path) -> None:
         return
     from .compare import compare
 
-    write_csv(pd.DataFrame(compare("jar-base")["rows"]), path)
+    atomic_write_csv(path, pd.DataFrame(compare("jar-base")["rows"]))
 
 
 def _read_floors(runs: Path) -> dict[str, float]:
@@ -156,10 +158,3 @@ def _read_floors(runs: Path) -> dict[str, float]:
     return dict(zip(frame["baseline"], frame["test_vqa_acc"]))
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-
-
-def write_page(path: Path, text: str) -> Path:
-    atomic_write_text(path, text)
-    return path

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from .atomic_files import atomic_write, atomic_write_json
 from .errors import UserError
-from .io import atomic_write, atomic_write_json
 from .lock import file_lock
 
 

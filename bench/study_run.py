@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .atomic_files import atomic_write, check_writable_dir
 from .errors import UserError
-from .io import atomic_write, check_writable_dir
 from .lock import output_lock
 from .study import MAX_TRIALS, StudySpec, load_study_spec, objective_values, suggest
 from .train import TrainConfig, TrainingDiverged
@@ -172,7 +172,7 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
 def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_eval
                ) -> dict[str, Any]:
     from .experiment import prepare, run_experiment
-    from .profile import ProfileSpec, profile
+    from .profiling import ProfileSpec, profile
 
     prepared = prepare(spec.strategy, spec.preset, overrides, spec.data)
     row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))

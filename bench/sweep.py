@@ -130,7 +130,7 @@ def _in(where: str, check, *args) -> None:
 
 
 def _check_profile(profile: dict) -> None:
-    from .profile import ProfileSpec, check_profile_spec
+    from .profiling import ProfileSpec, check_profile_spec
 
     defaults = {"batch_size": 1, "repeats": 5, "warmup": 1}  # as _run_point uses them
     check_profile_spec(ProfileSpec("", **{**defaults, **profile}))
@@ -241,7 +241,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
 def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     """Profile the point; in train mode, profile the model as trained on the data (its
     vocabulary, answer count and checkpoints), then train and evaluate it."""
-    from .profile import ProfileSpec, profile
+    from .profiling import ProfileSpec, profile
 
     settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile}
     overrides, prepared = point.overrides, None

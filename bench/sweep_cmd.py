@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .io import check_writable_dir
+from .atomic_files import check_writable_dir
 from .sweep import load_spec, run_sweep
 from .table import print_table
 

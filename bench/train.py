@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .atomic_files import append_line, atomic_write_json
 from .checkpoint import (  # noqa: F401  (re-exported: callers import them from here)
     check_fits,
     check_resumable,
@@ -34,7 +35,6 @@ from .checkpoint import (  # noqa: F401  (re-exported: callers import them from 
 )
 from .distributed import DDPContext, from_env
 from .errors import UserError
-from .io import append_line, atomic_write_json
 from .schedule import set_lr
 from .validate import check_device, parse_device  # noqa: F401  (re-exported)
 

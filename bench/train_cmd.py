@@ -7,9 +7,9 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from .atomic_files import check_writable_dir
 from .config import add_model_args, model_overrides
 from .errors import UserError
-from .io import check_writable_dir
 from .table import print_table
 from .train import TrainConfig
 

@@ -8,6 +8,7 @@ counts have upper bounds where a typo means a hang or an impossible allocation.
 from __future__ import annotations
 
 import math
+import os
 import reprlib
 from typing import Any
 
@@ -86,10 +87,16 @@ def check_device(device: torch.device) -> None:
 
 
 def available_memory() -> int:
-    """Bytes of RAM available now (psutil)."""
-    import psutil
-
-    return int(psutil.virtual_memory().available)
+    """Bytes of RAM available now: ``MemAvailable`` of /proc/meminfo on Linux (what psutil
+    reports, without the dependency), else the free physical pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def check_fits_memory(what: str, nbytes: float, device: str = "cpu") -> None:

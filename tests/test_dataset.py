@@ -136,21 +136,13 @@ def test_truncation_keeps_special_tokens(data):
         encode_questions(data.tokenizer, ["x"], 2)
 
 
-def test_loader_order_shuffle_and_index(data):
+def test_batches_index_the_prebuilt_tensors(data):
     ds = data.train
-    seen = []
-    for idx, batch in ds.loader(16, with_index=True):
-        assert torch.equal(batch.input_ids, ds.input_ids[idx])
-        seen += idx.tolist()
-    assert seen == list(range(len(ds)))
-    first = [b.input_ids for b in ds.loader(16, shuffle=True, seed=5)]
-    again = [b.input_ids for b in ds.loader(16, shuffle=True, seed=5)]
-    other = [b.input_ids for b in ds.loader(16, shuffle=True, seed=6)]
-    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
-    chunks = [i.tolist() for i, _ in ds.iter_batches(25)]
-    assert [len(c) for c in chunks[:-1]] == [25] * (len(chunks) - 1)
-    assert sum(chunks, []) == list(range(len(ds)))
+    idx = torch.tensor([3, 0, 7])
+    batch = ds.batch(idx)
+    assert torch.equal(batch.input_ids, ds.input_ids[idx])
+    assert torch.equal(batch.images, ds.pixels(idx))
+    assert torch.equal(ds.collate([3, 0, 7]).input_ids, batch.input_ids)
 
 
 def test_uncached_images_match_cached(data):

@@ -10,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from bench.io import tmp_sibling
+from bench.atomic_files import tmp_sibling
 from bench.lock import LOCK_NAME, output_lock
 from bench.store import ResultStore
 from tests.faults import kill_when, read_rows, run, spawn

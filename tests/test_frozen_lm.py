@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import variants
 from bench.errors import UserError
 from tests.frozen_lm_helpers import greedy_without_cache, make, padded_batch, reference_logits
-from variants.frozen_lm import injection_schedule
+from variants.frozen_lm_parts import injection_schedule
 
 FROZEN_LM = [s.name for s in variants.list_strategies("frozen-lm")]
 
@@ -229,7 +229,7 @@ def test_kv_cache_is_found_by_its_api_not_its_keyword():
     injector finds the cache by ``Cache.get_seq_length`` under either name, or positionally."""
     from transformers import DynamicCache
 
-    from variants.frozen_lm import cache_keyword, find_cache
+    from variants.frozen_lm_parts import cache_keyword, find_cache
 
     cache = DynamicCache()
     assert find_cache((), {"past_key_values": cache}) is cache

@@ -6,7 +6,7 @@ import pytest
 
 import variants
 from bench.flops import count_flop_counter_mode, count_fvcore
-from bench.profile import ProfileSpec, build_meta, profile
+from bench.profiling import ProfileSpec, build_meta, profile
 from tests.test_flops import block_macs
 
 

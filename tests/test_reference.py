@@ -46,16 +46,15 @@ def test_built_in_data_from_an_older_generator_is_regenerated(tmp_path, monkeypa
     """The default data directory is a cache of the generator: an older version's data
     (other answers) is rebuilt, the current version's is kept."""
     import bench.data.synthvqa as synthvqa
-    from bench import experiment
 
     calls = []
-    monkeypatch.setattr(experiment, "DEFAULT_DATA", tmp_path / "synthvqa")
+    monkeypatch.setattr(synthvqa, "DEFAULT_DATA", tmp_path / "synthvqa")
     monkeypatch.setattr(synthvqa, "make", lambda out, **kw: calls.append(kw))
     (tmp_path / "synthvqa").mkdir()
     manifest = tmp_path / "synthvqa" / "synthvqa.json"
     manifest.write_text(json.dumps({"version": synthvqa.VERSION}))
-    experiment.ensure_data(None)
+    synthvqa.ensure_data(None)
     assert calls == []
     manifest.write_text(json.dumps({"version": synthvqa.VERSION - 1}))
-    experiment.ensure_data(None)
+    synthvqa.ensure_data(None)
     assert calls == [{"seed": 0, "force": True}]

@@ -153,11 +153,11 @@ def test_render_is_stable_on_rerun(stored_runs, tmp_path, capsys):
 
 
 def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():
-    from bench.report import PRESETS, _spec_path
+    from bench.report import PLANS, _spec_path
     from bench.sweep import load_spec
 
     for preset, seeds in (("quick", {0}), ("paper", {0, 1, 2})):
-        specs = [load_spec(_spec_path(name)) for name in PRESETS[preset]]
+        specs = [load_spec(_spec_path(name)) for name in PLANS[preset]]
         trained = [s for s in specs if s.mode == "train"]
         assert trained and all({p.seed for p in s.points} == seeds for s in trained), preset
         strategies = {p.strategy for s in trained if s.name.startswith("strategies")
@@ -190,3 +190,15 @@ def test_stage_records_nest_and_time_each_block():
     assert rows[0]["seconds"] >= rows[1]["seconds"] >= 0
     assert "inner" in stages.text_table(rows).splitlines()[2]
     stages.reset()
+
+
+def test_ablation_rows_are_labelled_by_the_knob_they_set():
+    from bench.report_render import _varied_label
+
+    nan = float("nan")
+    base = {"strategy": "epalm", "grid.strategy": "epalm", "grid.preset": "epalm-opt350m"}
+    assert _varied_label({**base, "grid.inject": nan, "grid.vision_layers": nan}) == "epalm"
+    assert _varied_label({**base, "grid.inject": "all", "grid.vision_layers": nan}) == \
+        "epalm (inject=all)"
+    assert _varied_label({**base, "grid.inject": nan, "grid.vision_layers": 1.0}) == \
+        "epalm (vision_layers=1)"

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .blocks import Block, masked_mean
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionConfig, EncoderFusionModel
 from .registry import register_strategy
 
@@ -27,9 +27,6 @@ class ConcatConfig(EncoderFusionConfig):
         the depth axis of the FLOPs-scaling plot."""
         return self.depth
 
-    def validate(self) -> None:
-        super().validate()
-        check_positive(depth=self.depth)
 
 
 class ConcatFusion(nn.Module):
@@ -52,7 +49,7 @@ class ConcatFusion(nn.Module):
 
 
 @register_strategy(
-    "concat", config=ConcatConfig, family="encoder-fusion",
+    "concat", config=ConcatConfig,
     paper="JAR (Piergiovanni & Angelova 2023), Table 3 baseline",
     description="all image + text tokens through one joint transformer",
 )

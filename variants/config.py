@@ -46,8 +46,17 @@ class BaseConfig:
                                 maximum=4_000_000)
     num_answers: int = knob(3129, "answer-vocabulary size of the VQA classifier", minimum=1)
 
+    @property
+    def fusion_depth(self) -> int | None:
+        """Fusion layers in total: the depth axis of the FLOPs-scaling plot (the profiler's
+        ``fusion_depth`` column). ``None``: the strategy has no such axis."""
+        return None
+
     def validate(self) -> None:
-        """Cross-field checks; subclasses extend and call super()."""
+        """Every knob's type, choices and bounds (as declared in ``knob()``), however the
+        config was made; subclasses add cross-field checks and call super()."""
+        for f in fields(self):
+            coerce(type(self), f.name, getattr(self, f.name))
 
 
 def field_type(cls: type, name: str) -> Any:
@@ -133,9 +142,3 @@ def describe(cls: type) -> list[dict[str, Any]]:
             "help": f.metadata.get("help", ""),
         })
     return rows
-
-
-def check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise UserError(f"{name}={value}: must be positive")

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .blocks import Block, TokenLearner, masked_mean
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionConfig, EncoderFusionModel, check_split
 from .registry import register_strategy
 
@@ -42,7 +42,6 @@ class CotokConfig(EncoderFusionConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(num_tokens=self.num_tokens)
         check_split(self.fusion_layers, self.iterations)
 
 
@@ -76,7 +75,7 @@ class CotokFusion(nn.Module):
 
 
 @register_strategy(
-    "cotok", config=CotokConfig, family="encoder-fusion",
+    "cotok", config=CotokConfig,
     paper="Iterative Co-tokenization (Piergiovanni et al. 2022); JAR (Piergiovanni & "
           "Angelova 2023) Table 2",
     description="per iteration a text-conditioned TokenLearner pools a few image tokens, "

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .blocks import Attention, CrossBlock, masked_mean
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionConfig, EncoderFusionModel
 from .registry import register_strategy
 
@@ -31,9 +31,6 @@ class CrossAttnConfig(EncoderFusionConfig):
         the depth axis of the FLOPs-scaling plot."""
         return self.depth
 
-    def validate(self) -> None:
-        super().validate()
-        check_positive(depth=self.depth)
 
 
 class TextCrossLayer(nn.Module):
@@ -66,7 +63,7 @@ class CrossAttnFusion(nn.Module):
 
 
 @register_strategy(
-    "cross_attn", config=CrossAttnConfig, family="encoder-fusion",
+    "cross_attn", config=CrossAttnConfig,
     paper="ALBEF (Li et al. 2021) / BLIP (Li et al. 2022); JAR paper's cross-attention baseline",
     description="text tokens as queries cross-attend to all image tokens, layer by layer",
 )

@@ -14,7 +14,7 @@ re-implements them on its own backbones (OPT-350M + ViT-B/16); so do we:
 
 from __future__ import annotations
 
-from .epalm import register_frozen_lm
+from .frozen_lm import register_frozen_lm
 
 INPUT = dict(inject="input", vision_layers=1, prompt_len=0)
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .blocks import Block, CrossBlock, LatentResampler, masked_mean
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionConfig, EncoderFusionModel
 from .registry import register_strategy
 
@@ -43,10 +43,6 @@ class FlamingoConfig(EncoderFusionConfig):
         the depth axis of the FLOPs-scaling plot."""
         return self.depth
 
-    def validate(self) -> None:
-        super().validate()
-        check_positive(num_tokens=self.num_tokens, resampler_depth=self.resampler_depth,
-                       depth=self.depth, cross_every=self.cross_every)
 
 
 class FlamingoFusion(nn.Module):
@@ -77,7 +73,7 @@ class FlamingoFusion(nn.Module):
 
 
 @register_strategy(
-    "flamingo", config=FlamingoConfig, family="encoder-fusion",
+    "flamingo", config=FlamingoConfig,
     paper="Flamingo (Alayrac et al. 2022); not in the JAR paper",
     description="Perceiver resampler over image tokens + tanh-gated cross-attention "
                 "interleaved with text self-attention",

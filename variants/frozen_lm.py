@@ -1,271 +1,317 @@
-"""Pieces the frozen-LM strategies share: connectors, soft prompt, adapters, injection.
+"""The frozen-LM family's model: a frozen OPT given perception by a frozen ViT (eP-ALM).
 
-Injection design (eP-ALM: a [CLS] token enters *inside* the decoder stack). transformers'
-``OPTDecoder`` adds learned positions once at the input and builds one causal mask before
-its layer loop. Rather than re-implementing that loop, ``Injector`` installs hooks for the
-length of one call: a forward pre-hook on each decoder layer from the first injected one
-on prepends (first layer) or overwrites (later levels) position 0 of the hidden states and
-hands the layer a mask one key wider; a forward hook on the decoder drops position 0 again
-before the final projection, so logits stay aligned with the input tokens. Why hooks:
+``FrozenLM`` is every strategy of the family; each registers it with other config
+defaults (``register_frozen_lm``: ``epalm.py`` holds the paper's variants,
+``epalm_baselines.py`` the input-level baselines). The parts it is built from (connector,
+soft prompt, adapters, the injection hooks) are in ``frozen_lm_parts.py``.
 
-- the LM's own ``forward`` and ``generate`` (greedy, beam, sampling; its KV cache, beam
-  reordering) run unchanged;
-- the cost is exact: the injected token exists only in the layers that hold it (a reserved
-  input slot would cost one token in every layer and hide it by masking).
+The [CLS] tokens of the last ``vision_layers`` ViT layers are projected to the LM width and
+prepended inside the last ``vision_layers * layers_per_cls`` LM layers; every
+``layers_per_cls`` layers the injected token is replaced by the next deeper one, so the
+sequence grows by one token (``frozen_lm_parts.Injector`` explains how). A soft prompt of
+``prompt_len`` tokens and/or bottleneck adapters are the other trainable parts; the model
+answers by generating text after the question's ``</a>`` separator.
 
-Contracts relied on (public API, stable across transformers 4.45-5.24 and tested):
-each decoder layer receives the hidden states as its first argument (or ``hidden_states=``)
-and its 4-D mask as ``attention_mask=`` (``None`` = sdpa's implicit causal mask); the KV
-cache, whatever its keyword (``past_key_values`` before 5.24, ``cache`` since), is a
-``transformers.Cache``, found by its public ``get_seq_length(layer_idx)`` method, never by
-name. With a KV cache the injected layers keep one more entry than earlier layers
-(position 0); decode steps carry no slot, and their mask gets the extra key column. The
-injected token has no position embedding (it never passes the input) and attends only to
-itself; every later token attends to it.
+Layout of the LM input, left to right: [visual tokens, only for ``inject=input``]
+[soft prompt] [question, left-padded, ending with ``</a>``] [answer tokens when training].
+Contract: ``Batch.input_ids`` already ends with the separator (the tokenizer side appends
+it, ``sep_token_id``); ``Batch.answer_ids`` holds answer tokens + eos, padded with -100.
+``Output.logits`` [B, T, V] are the next-token scores at the T positions that predict the
+T answer tokens (T = 1 without answers: the first answer token), so the loss sees answer
+tokens only and prompt, visual and question positions never enter it.
+
+Defaults follow the paper's text (OPT-350M + ViT-B/16, last 6 [CLS] into the last 12
+layers, 2 layers per [CLS], prompt MLP, adapter reduction 8); the public code's choices are
+knobs: ``inject_skip_last=1`` (its last layer gets no [CLS]), ``reinject=every-layer``,
+``adapter_reduction=4``. One choice is left as transformers does it: the prompt tokens take
+positions 0..9 of OPT's learned position embedding (the public code gives them none).
 """
 
 from __future__ import annotations
 
-import inspect
-from contextlib import contextmanager
-from functools import partial
+import copy
+import dataclasses
+import typing
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from .backbones import STEMS, VIT_SIZES, build_vit, freeze
+from .config import BaseConfig, knob
 from .errors import UserError
+from .frozen_lm_parts import (
+    ACTIVATIONS,
+    Connector,
+    Injector,
+    SoftPrompt,
+    VisualFeatures,
+    add_adapters,
+    cache_keyword,
+    injection_schedule,
+    left_align,
+    output_cache,
+)
+from .interface import Batch, FusionModel, Output, decay_groups
+from .opt import OPT_SIZES, OPT_VOCAB, build_opt
+from .registry import register_strategy
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+PAPER = "eP-ALM (Shukor, Dancette & Cord 2023, arXiv 2303.11403)"
 
 
-class VisualFeatures(nn.Module):
-    """What a frozen-LM strategy reads from timm's ViT (one pass): the final-normed [CLS]
-    of the last ``levels`` blocks [B, levels, C], or (``all_tokens``) every token of the
-    last block [B, 1 + HW, C]."""
+@dataclass
+class FrozenLMConfig(BaseConfig):
+    family: ClassVar[str] = "frozen-lm"  # the registry reads it: declared once, here
+    text_vocab_size: int = knob(OPT_VOCAB, "LM vocabulary (an lm_path checkpoint brings its own)",
+                                minimum=8)
+    vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
+    patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
+    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
+                            "(a small timm ResNet at the same stride)", choices=STEMS)
+    vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
+    lm: str = knob("opt-350m", "OPT size (public configs; micro for CPU)", choices=tuple(OPT_SIZES))
+    lm_path: str = knob("", "local save_pretrained OPT directory (empty = random init of `lm`)")
+    freeze_backbones: bool = knob(True, "keep ViT and LM frozen: no grads, eval mode")
+    visual_tokens: str = knob("cls", "cls: [CLS] of the last vision_layers layers; all: every "
+                              "token of the last layer (inject=input only)", choices=("cls", "all"))
+    vision_layers: int = knob(6, "last ViT layers whose [CLS] is used (1 = final [CLS])",
+                              minimum=1)
+    inject: str = knob("last", "LM layers receiving [CLS]: last vision_layers*layers_per_cls, "
+                       "all, or input (prepended to the embeddings)",
+                       choices=("last", "all", "input"))
+    layers_per_cls: int = knob(2, "consecutive LM layers sharing one [CLS] (inject=last)",
+                               minimum=1)
+    inject_skip_last: int = knob(0, "final LM layers receiving no [CLS] (eP-ALM code: 1)",
+                                 minimum=0)
+    reinject: str = knob("on-change", "write the [CLS] when its level changes (paper) or at "
+                         "every injected layer", choices=("on-change", "every-layer"))
+    shared_connector: bool = knob(False, "one linear map for all [CLS] levels (eP-ALM lin)")
+    prompt_len: int = knob(10, "soft prompt tokens at the LM input (0 = none)", minimum=0)
+    prompt_mlp: bool = knob(True, "re-parametrise the prompt with Linear-Tanh-Linear")
+    prompt_hidden: int = knob(0, "prompt MLP width (0 = LM word-embedding width)", minimum=0)
+    adapters: bool = knob(False, "bottleneck adapters after attention and FFN in all blocks")
+    adapter_reduction: int = knob(8, "adapter bottleneck = width / reduction (code: 4)", minimum=1)
+    adapter_act: str = knob("relu", "adapter activation", choices=tuple(ACTIVATIONS))
+    prompt_lr: float = knob(1e-5, "fixed learning rate of the soft prompt", minimum=0.0)
+    adapter_lr: float = knob(1e-5, "fixed learning rate of the adapters", minimum=0.0)
+    sep_token_id: int = knob(50265, "id of the question/answer separator </a> (the token "
+                             "after OPT's 50265-token vocabulary)", minimum=0)
+    eos_token_id: int = knob(2, "end-of-answer id: ends answers, stops generation (OPT: 2)",
+                             minimum=0)
+    pad_token_id: int = knob(1, "padding id of the tokenizer (OPT: 1)", minimum=0)
+    answer_len: int = knob(8, "answer tokens incl. eos: what answers are padded or cut to "
+                           "in training, and in dummy_batch(targets=True)", minimum=1)
 
-    def __init__(self, vit: nn.Module, levels: int, all_tokens: bool):
+    def validate(self) -> None:
+        super().validate()
+        if self.image_size % self.patch_size:
+            raise UserError(
+                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
+        depth = VIT_SIZES[self.vision][1]
+        if self.visual_tokens == "cls" and self.vision_layers > depth:
+            raise UserError(f"vision_layers={self.vision_layers}: ViT-{self.vision} has only "
+                            f"{depth} layers")
+        if self.visual_tokens == "all" and self.inject != "input":
+            raise UserError("visual_tokens=all needs inject=input (a whole image cannot sit in "
+                            "one injected slot)")
+
+
+class FrozenLMFusion(nn.Module):
+    """The trainable bridge outside the LM: visual connector and soft prompt."""
+
+    def __init__(self, connector: Connector, prompt: SoftPrompt | None):
         super().__init__()
-        self.vit = vit
-        self.levels = levels
-        self.all_tokens = all_tokens
-        self.dim = vit.embed_dim
+        self.connector = connector
+        self.prompt = prompt
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        feats = self.vit.forward_intermediates(
-            images, indices=self.levels, return_prefix_tokens=True, norm=True,
-            output_fmt="NLC", intermediates_only=True)  # [(patches, prefix tokens)] per block
-        if self.all_tokens:
-            patches, prefix = feats[-1]
-            return torch.cat([prefix, patches], dim=1)
-        return torch.stack([prefix[:, 0] for _, prefix in feats], dim=1)
+    def forward(self, visual: torch.Tensor | None, batch_size: int):
+        tokens = None if visual is None else self.connector(visual)
+        prompt = None if self.prompt is None else self.prompt(batch_size)
+        return tokens, prompt
 
 
-class Connector(nn.Module):
-    """Linear maps from the encoder width to the LM width: one per [CLS] level, or one
-    shared by all levels (and by all tokens when every visual token is passed)."""
+class FrozenLM(FusionModel):
+    """Frozen ViT -> connector -> frozen OPT (injected or input tokens, prompt, adapters)."""
 
-    def __init__(self, levels: int, in_dim: int, out_dim: int, shared: bool):
+    def __init__(self, cfg: FrozenLMConfig):
         super().__init__()
-        maps = 1 if shared else levels
-        self.proj = nn.ModuleList(nn.Linear(in_dim, out_dim) for _ in range(maps))
+        self.cfg = cfg
+        self.levels = 1 if cfg.visual_tokens == "all" else cfg.vision_layers
+        vit = build_vit(cfg.vision, cfg.image_size, cfg.patch_size, cfg.vision_path,
+                        cfg.vision_stem)
+        self.image_encoder = VisualFeatures(vit, self.levels, cfg.visual_tokens == "all")
+        self.text_encoder = None
+        self.head = build_opt(cfg.lm, cfg.text_vocab_size, cfg.lm_path,
+                              eos=cfg.eos_token_id, pad=cfg.pad_token_id)
+        if cfg.freeze_backbones:
+            freeze(self.image_encoder)
+            freeze(self.head)
+        lm = self.head.config
+        for key in ("sep_token_id", "eos_token_id", "pad_token_id"):
+            if getattr(cfg, key) >= lm.vocab_size:
+                raise UserError(f"{key}={getattr(cfg, key)} is outside the LM vocabulary "
+                                f"({lm.vocab_size} ids); set it from your tokenizer")
+        self.schedule = injection_schedule(lm.num_hidden_layers, self.levels, cfg.inject,
+                                           cfg.layers_per_cls, cfg.inject_skip_last)
+        # mid-stack tokens live in the hidden width; input tokens in the word-embedding width
+        width = lm.hidden_size if self.schedule else lm.word_embed_proj_dim
+        connector = Connector(self.levels, self.image_encoder.dim, width,
+                              cfg.shared_connector or cfg.visual_tokens == "all")
+        prompt = SoftPrompt(cfg.prompt_len, lm.word_embed_proj_dim, cfg.prompt_mlp,
+                            cfg.prompt_hidden) if cfg.prompt_len else None
+        self.fusion = FrozenLMFusion(connector, prompt)
+        self.adapter_modules = (add_adapters(self.head, cfg.adapter_reduction, cfg.adapter_act)
+                                if cfg.adapters else [])
+        self.injector = Injector(self.head.model.decoder, self.schedule, cfg.reinject)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, n, Cv] -> [B, n, D]."""
-        if len(self.proj) == 1:
-            return self.proj[0](x)
-        return torch.stack([proj(x[:, i]) for i, proj in enumerate(self.proj)], dim=1)
+    def embedded_components(self) -> dict[str, list[nn.Module]]:
+        """Adapters are fusion parameters that live (and run) inside the LM's blocks."""
+        return {"fusion": list(self.adapter_modules)} if self.adapter_modules else {}
 
+    # -- inputs -------------------------------------------------------------------------
+    def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Frozen ViT features, what the feature cache stores: ``tokens`` [B, n, Cv] (see
+        ``VisualFeatures``)."""
+        with torch.no_grad() if self.cfg.freeze_backbones else nullcontext():
+            return {"tokens": self.image_encoder(images)}
 
-class SoftPrompt(nn.Module):
-    """``length`` learned input tokens: an embedding over positions 0..length-1, optionally
-    re-parametrised by an MLP (Embedding -> Linear -> Tanh -> Linear, as eP-ALM's code)."""
+    def _visual(self, batch: Batch) -> torch.Tensor | None:
+        """Visual features, or None for a text-only batch (no image: the bare LM path)."""
+        if batch.image_features is not None:
+            return batch.image_features["tokens"]
+        return None if batch.images is None else self.encode_image(batch.images)["tokens"]
 
-    def __init__(self, length: int, dim: int, mlp: bool, hidden: int = 0):
-        super().__init__()
-        self.embed = nn.Embedding(length, dim)
-        nn.init.normal_(self.embed.weight, std=0.02)
-        self.register_buffer("positions", torch.arange(length), persistent=False)
-        hidden = hidden or dim
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, dim)) \
-            if mlp else None
+    def _inputs(self, batch: Batch, tokens, prompt):
+        """LM input embeddings, attention mask, and how many final positions need logits."""
+        embed = self.head.get_input_embeddings()
+        ids, mask = left_align(batch.input_ids, batch.attention_mask.long())
+        keep = 1
+        if batch.answer_ids is not None:  # teacher forcing: answer[:-1] continues the question
+            answer = batch.answer_ids[:, :-1]
+            real = answer != -100
+            ids = torch.cat([ids, answer.masked_fill(~real, self.cfg.pad_token_id)], 1)
+            mask = torch.cat([mask, real.long()], 1)
+            keep = batch.answer_ids.shape[1]
+        parts = [embed(ids)]
+        if prompt is not None:
+            parts.insert(0, prompt)
+        if tokens is not None and not self.schedule:
+            parts.insert(0, tokens)
+        embeds = torch.cat(parts, dim=1)
+        mask = torch.cat([mask.new_ones(mask.shape[0], embeds.shape[1] - ids.shape[1]), mask], 1)
+        if embeds.is_meta:  # the mask builder reads values; the profiler's mask is all ones
+            mask = None
+        return embeds, mask, keep
 
-    def forward(self, batch_size: int) -> torch.Tensor:
-        """-> [B, length, dim] (the same prompt for every example)."""
-        prompt = self.embed(self.positions)
-        if self.mlp is not None:
-            prompt = self.mlp(prompt)
-        return prompt.unsqueeze(0).expand(batch_size, -1, -1)
+    def _prepare(self, batch: Batch):
+        tokens, prompt = self.fusion(self._visual(batch), batch.size)
+        embeds, mask, keep = self._inputs(batch, tokens, prompt)
+        return embeds, mask, keep, (tokens if self.schedule else None)
 
+    # -- model API ----------------------------------------------------------------------
+    def forward(self, batch: Batch) -> Output:
+        embeds, mask, keep, injected = self._prepare(batch)
+        with self.injector(injected):
+            logits = self.head(inputs_embeds=embeds, attention_mask=mask, use_cache=False,
+                               logits_to_keep=keep).logits
+        loss = None
+        if batch.answer_ids is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), batch.answer_ids.flatten(),
+                                   ignore_index=-100)
+        return Output(logits=logits, loss=loss)
 
-class Adapter(nn.Module):
-    """Sequential bottleneck adapter (Houlsby): x + up(act(down(x))), near-identity init."""
+    @torch.no_grad()
+    def generate(self, batch: Batch, max_new_tokens: int = 10, num_beams: int = 1
+                 ) -> list[list[int]]:
+        """Greedy (num_beams=1) or beam-search answers through the LM's own ``generate``
+        (KV cache included); token ids per example, cut before the first eos."""
+        batch = dataclasses.replace(batch, answer_ids=None)
+        embeds, mask, _, injected = self._prepare(batch)
+        eos = self.cfg.eos_token_id
+        with self.injector(injected):
+            out = self.head.generate(
+                inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
+                num_beams=num_beams, do_sample=False, eos_token_id=eos,
+                pad_token_id=self.cfg.pad_token_id)
+        rows = out.tolist()  # only the new tokens: generate was given embeddings, not ids
+        return [row[:row.index(eos)] if eos in row else row for row in rows]
 
-    def __init__(self, dim: int, reduction: int, activation: str):
-        super().__init__()
-        self.down = nn.Linear(dim, max(1, dim // reduction))
-        self.act = ACTIVATIONS[activation]()
-        self.up = nn.Linear(self.down.out_features, dim)
-        for lin in (self.down, self.up):
-            nn.init.normal_(lin.weight, std=1e-3)
-            nn.init.zeros_(lin.bias)
+    def profile_extras(self, count) -> dict[str, float]:
+        """GFLOPs (multiply-adds) of one prompt (image, prompt and question through the
+        whole model, logits of the last position only: generation's prefill, the same count
+        as ``forward`` without answers) and of one generated token (a decode step against
+        that prompt's KV cache, whose injected layers hold the [CLS] entry)."""
+        batch = dataclasses.replace(self.dummy_batch(1, self.head.device), answer_ids=None)
+        state = {}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.up(self.act(self.down(x)))
+        def prefill() -> torch.Tensor:
+            embeds, mask, _, state["injected"] = self._prepare(batch)
+            with self.injector(state["injected"]):
+                out = self.head(inputs_embeds=embeds, attention_mask=mask, use_cache=True,
+                                logits_to_keep=1)
+            state["cache"] = output_cache(out)
+            return out.logits
 
+        def decode_step() -> torch.Tensor:
+            cache = {cache_keyword(self.head): copy.deepcopy(state["cache"])}
+            with self.injector(state["injected"]):
+                return self.head(input_ids=batch.input_ids[:, -1:], use_cache=True,
+                                 **cache).logits
 
-def add_adapters(lm: nn.Module, reduction: int, activation: str) -> list[Adapter]:
-    """Put an adapter after self-attention and after the FFN of every OPT block.
+        prompt_macs = count(prefill)
+        return {"gflops_per_prompt": prompt_macs / 1e9,
+                "gflops_per_token": count(decode_step) / 1e9}
 
-    Each adapter is registered as a child of the sub-layer it follows (``self_attn.adapter``,
-    ``fc2.adapter``) and called by a forward hook on it, so it transforms the sub-layer's
-    output before OPT's dropout and residual add; the LM's own weights and names stay as
-    they are, and a deep copy keeps the wiring. Returns the adapters (the fusion role's
-    share of the LM, see ``FusionModel.embedded_components``).
-    """
-    adapters = []
-    for layer in lm.model.decoder.layers:
-        for sub, hook in ((layer.self_attn, _adapt_attention), (layer.fc2, _adapt_ffn)):
-            sub.adapter = Adapter(layer.embed_dim, reduction, activation)
-            sub.register_forward_hook(hook)
-            adapters.append(sub.adapter)
-    return adapters
+    def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
+        """Prompt and adapters at their own fixed learning rates (``fixed_lr``: schedulers
+        leave them alone, as eP-ALM's recipe); everything else trainable at ``lr``. Each
+        part is split by ``decay_groups`` (no decay on biases, norms, the prompt table)."""
+        prompt = list(self.fusion.prompt.parameters()) if self.fusion.prompt else []
+        adapters = [p for a in self.adapter_modules for p in a.parameters()]
+        special = {id(p) for p in prompt + adapters}
+        rest = [p for p in self.trainable_parameters() if id(p) not in special]
+        fixed = [
+            {"name": "prompt", "params": prompt, "lr": self.cfg.prompt_lr, "fixed_lr": True},
+            {"name": "adapters", "params": adapters, "lr": self.cfg.adapter_lr, "fixed_lr": True},
+        ]
+        groups = [g for part in fixed if part["params"]
+                  for g in decay_groups(self, part["params"], part["lr"], weight_decay,
+                                        part["name"])
+                  for g in [{**g, "fixed_lr": True}]]
+        return decay_groups(self, rest, lr, weight_decay) + groups
 
-
-def _adapt_attention(module: nn.Module, args, out: tuple) -> tuple:
-    return (module.adapter(out[0]), *out[1:])  # OPTAttention returns (output, weights)
-
-
-def _adapt_ffn(module: nn.Module, args, out: torch.Tensor) -> torch.Tensor:
-    return module.adapter(out)
-
-
-def injection_schedule(num_layers: int, levels: int, where: str, per_level: int,
-                       skip_last: int) -> dict[int, int]:
-    """LM layer index -> [CLS] level (0 = the shallowest encoder layer used).
-
-    ``last``: the last ``levels * per_level`` layers (before ``skip_last`` untouched ones),
-    each level held for ``per_level`` layers; ``all``: every layer, levels spread evenly;
-    ``input``: none (the tokens go in with the input embeddings)."""
-    if where == "input":
-        return {}
-    stop = num_layers - skip_last
-    if where == "all":
-        if stop < levels:
-            raise UserError(f"inject=all: {stop} LM layers cannot receive {levels} [CLS] levels")
-        return {i: i * levels // stop for i in range(stop)}
-    start = stop - levels * per_level
-    if start < 0:
-        raise UserError(
-            f"{levels} [CLS] levels x layers_per_cls={per_level} + inject_skip_last="
-            f"{skip_last} need {levels * per_level + skip_last} LM layers; the LM has "
-            f"{num_layers}")
-    return {start + j: j // per_level for j in range(levels * per_level)}
-
-
-def widen_mask(mask: torch.Tensor | None, with_query: bool) -> torch.Tensor | None:
-    """A decoder-layer attention mask [B, 1, q, k] for one more key at position 0, visible
-    to every query; ``with_query``: position 0 is also a new query row that sees only itself.
-    ``None`` (sdpa's implicit causal mask) already means exactly that."""
-    if mask is None:
-        return None
-    B, H, q, k = mask.shape
-    on = mask.new_ones(B, H, q, 1) if mask.dtype == torch.bool else mask.new_zeros(B, H, q, 1)
-    mask = torch.cat([on, mask], dim=-1)
-    if with_query:  # the new row: key 0 only (bool: True = attend; float: 0 = attend)
-        first = mask.new_zeros(B, H, 1, k + 1) if mask.dtype == torch.bool else \
-            mask.new_full((B, H, 1, k + 1), torch.finfo(mask.dtype).min)
-        first[..., 0] = True if mask.dtype == torch.bool else 0.0
-        mask = torch.cat([first, mask], dim=-2)
-    return mask
-
-
-class Injector:
-    """Inject visual tokens into an OPT decoder's layers for the duration of a call."""
-
-    def __init__(self, decoder: nn.Module, schedule: dict[int, int], reinject: str = "on-change"):
-        self.decoder = decoder
-        self.schedule = schedule
-        self.reinject = reinject
-
-    @contextmanager
-    def __call__(self, tokens: torch.Tensor | None):
-        """tokens [B, levels, D_hidden]; a no-op when None or nothing is scheduled."""
-        if tokens is None or not self.schedule:
-            yield
-            return
-        call = _InjectedCall(self.schedule, self.reinject, tokens)
-        handles = [self.decoder.register_forward_hook(call.leave_decoder)]
-        handles += [layer.register_forward_pre_hook(partial(call.enter_layer, i), with_kwargs=True)
-                    for i, layer in enumerate(self.decoder.layers) if i >= min(self.schedule)]
-        try:
-            yield
-        finally:
-            for handle in handles:
-                handle.remove()
-
-
-class _InjectedCall:
-    """Hook state for one call of the decoder (one forward, or one whole ``generate``)."""
-
-    def __init__(self, schedule: dict[int, int], reinject: str, tokens: torch.Tensor):
-        self.schedule, self.reinject, self.tokens = schedule, reinject, tokens
-        self.first = min(schedule)
-        self.added = False  # this forward put the slot in (no cache yet); decode steps don't
-        self.widened: tuple | None = None  # (decoder mask, its widened copy): same per layer
-
-    def token(self, level: int, batch: int) -> torch.Tensor:
-        tok = self.tokens[:, level:level + 1]
-        if tok.shape[0] != batch:  # beam search repeats each example num_beams times
-            tok = tok.repeat_interleave(batch // tok.shape[0], dim=0)
-        return tok
-
-    def enter_layer(self, i: int, layer: nn.Module, args: tuple, kwargs: dict):
-        hidden = args[0] if args else kwargs.pop("hidden_states")
-        level = self.schedule.get(i)
-        if i == self.first:
-            cache = find_cache(args[1:], kwargs)
-            self.added = cache is None or cache.get_seq_length(i) == 0
-            if self.added:  # prepend
-                hidden = torch.cat([self.token(level, hidden.shape[0]), hidden], dim=1)
-        elif self.added and level is not None and (
-                self.reinject == "every-layer" or level != self.schedule.get(i - 1)):
-            hidden = torch.cat([self.token(level, hidden.shape[0]), hidden[:, 1:]], dim=1)
-        mask = kwargs.get("attention_mask")
-        if self.widened is None or self.widened[0] is not mask:
-            self.widened = (mask, widen_mask(mask, with_query=self.added))
-        kwargs["attention_mask"] = self.widened[1]
-        return (hidden, *args[1:]), kwargs
-
-    def leave_decoder(self, decoder: nn.Module, args: tuple, out):
-        if self.added:  # drop the slot: outputs align with the input positions again
-            out.last_hidden_state = out.last_hidden_state[:, 1:]
-        return out
+    def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
+                    targets: bool = False) -> Batch:
+        """Random pixels and question ids ending with </a>; with ``targets``,
+        ``cfg.answer_len`` answer tokens ending with eos (a training step)."""
+        cfg, vocab = self.cfg, self.head.config.vocab_size
+        g = torch.Generator().manual_seed(0)
+        images = torch.randn(batch_size, 3, cfg.image_size, cfg.image_size, generator=g)
+        ids = torch.randint(0, vocab, (batch_size, cfg.text_len), generator=g)
+        ids[:, -1] = cfg.sep_token_id
+        answers = None
+        if targets:
+            answers = torch.randint(0, vocab, (batch_size, cfg.answer_len), generator=g)
+            answers[:, -1] = cfg.eos_token_id
+        return Batch(images, ids, torch.ones_like(ids), answer_ids=answers).to(device)
 
 
-def find_cache(args: tuple, kwargs: dict):
-    """The KV cache among a layer call's arguments: the one object with ``Cache``'s public
-    ``get_seq_length``, whatever keyword this transformers release passes it under."""
-    for value in (*args, *kwargs.values()):
-        if callable(getattr(value, "get_seq_length", None)):
-            return value
-    return None
+def config_with(name: str, base: type, **defaults) -> type:
+    """A subclass of config ``base`` with other defaults (help, choices, bounds kept)."""
+    hints = typing.get_type_hints(base)
+    meta = {f.name: f.metadata for f in dataclasses.fields(base)}
+    return dataclasses.make_dataclass(
+        name, [(k, hints[k], dataclasses.field(default=v, metadata=meta[k]))
+               for k, v in defaults.items()], bases=(base,))
 
 
-def cache_keyword(lm: nn.Module) -> str:
-    """The keyword ``lm.forward`` takes its KV cache by (``cache`` from transformers 5.24,
-    ``past_key_values`` before), read from its signature."""
-    params = inspect.signature(lm.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def output_cache(out):
-    """The KV cache a model output carries (``out.cache`` from 5.24, ``past_key_values``)."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def left_align(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move padding to the left of each row (order of real tokens kept), so the last column
-    is every question's final token: generation and the answer continue from there."""
-    order = torch.sort(mask, dim=1, stable=True).indices
-    return ids.gather(1, order), mask.gather(1, order)
+def register_frozen_lm(name: str, description: str, paper: str = PAPER, **defaults) -> type:
+    """Register a frozen-LM strategy: ``FrozenLM`` with its own config defaults."""
+    title = "".join(part.title() for part in name.split("_"))
+    config = config_with(f"{title}Config", FrozenLMConfig, **defaults)
+    register_strategy(name, config=config, paper=paper,
+                      description=description)(FrozenLM)
+    return config

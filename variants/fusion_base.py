@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .backbones import BERT_SIZES, STEMS, VIT_SIZES, ImageEncoder, TextEncoder, freeze
 from .blocks import VQA_LOSSES, BiGRUText, ClassifierHead, vqa_loss
-from .config import BaseConfig, check_positive, knob
+from .config import BaseConfig, knob
 from .errors import UserError
 from .interface import Batch, FusionModel, Output
 
@@ -26,6 +27,7 @@ from .interface import Batch, FusionModel, Output
 class ImageFusionConfig(BaseConfig):
     """What every encoder-fusion strategy shares: the image encoder and the fusion width."""
 
+    family: ClassVar[str] = "encoder-fusion"  # the registry reads it: declared once, here
     vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
     vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
@@ -39,7 +41,6 @@ class ImageFusionConfig(BaseConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(width=self.width)
         if self.image_size % self.patch_size:
             raise UserError(
                 f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}"
@@ -60,7 +61,6 @@ class EncoderFusionConfig(ImageFusionConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(heads=self.heads)
         if self.width % self.heads:
             raise UserError(f"width={self.width} is not divisible by heads={self.heads}")
 
@@ -79,7 +79,9 @@ def token_text_encoder(cfg: EncoderFusionConfig) -> nn.Module:
 
 def check_split(fusion_layers: int, iterations: int) -> None:
     """``fusion_layers`` transformer layers shared out evenly over ``iterations``."""
-    check_positive(fusion_layers=fusion_layers, iterations=iterations)
+    if fusion_layers < 1 or iterations < 1:
+        raise UserError(f"fusion_layers={fusion_layers}, iterations={iterations}: "
+                        "must be positive")
     if fusion_layers % iterations:
         raise UserError(
             f"fusion_layers={fusion_layers} must be a multiple of iterations={iterations} "
@@ -88,8 +90,6 @@ def check_split(fusion_layers: int, iterations: int) -> None:
 
 
 class EncoderFusionModel(FusionModel):
-    family = "encoder-fusion"
-
     def __init__(self, cfg: ImageFusionConfig,
                  make_fusion: Callable[[ImageFusionConfig, int, int], nn.Module],
                  make_text: Callable[[ImageFusionConfig], nn.Module] = token_text_encoder):

@@ -7,7 +7,9 @@ training and profiling see the same shapes. The profiler's per-component breakdo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,11 +83,12 @@ class Output:
 class FusionModel(nn.Module):
     """Base class of every registered strategy.
 
-    Subclasses set ``family`` and build the attributes named in ``COMPONENTS`` (any may be
-    ``None``); ``forward(batch) -> Output``. Frozen-LM strategies also implement ``generate``.
+    Subclasses build the attributes named in ``COMPONENTS`` (any may be ``None``);
+    ``forward(batch) -> Output``; their family is their config's (``cfg.family``).
+    Frozen-LM strategies also implement ``generate``.
     """
 
-    family: str = "encoder-fusion"
+    cfg: Any  # the resolved config it was built from (set by ``registry.create``)
 
     def components(self) -> dict[str, nn.Module]:
         """Sub-modules by role, for the profiler's breakdown (image/text encoder, fusion, head)."""
@@ -95,6 +98,12 @@ class FusionModel(nn.Module):
         """Modules that belong to a role but are registered (and run) inside another role's
         module, e.g. eP-ALM's adapters (fusion) inside the LM's blocks (head). The profiler
         moves their parameters and FLOPs to the role named here. Default: none."""
+        return {}
+
+    def profile_extras(self, count: Callable[[Callable[[], Any]], int]) -> dict[str, float]:
+        """Extra profile columns beyond one forward pass; ``count(fn)`` returns the
+        multiply-adds of calling ``fn``. Default: none (frozen-LM models add prefill and per-token
+        decode costs)."""
         return {}
 
     def component_parameters(self) -> dict[str, dict[str, int]]:

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .blocks import Attention, Block, LatentResampler, Mlp, TanhGate, TokenLearner
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionConfig, EncoderFusionModel, check_split
 from .registry import register_strategy
 
@@ -66,7 +66,6 @@ class JarConfig(EncoderFusionConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_positive(iterations=self.iterations, num_tokens=self.num_tokens)
         check_split(self.fusion_layers, self.iterations)
 
 
@@ -131,7 +130,7 @@ class JarFusion(nn.Module):
 
 
 @register_strategy(
-    "jar", config=JarConfig, family="encoder-fusion",
+    "jar", config=JarConfig,
     paper="JAR (Piergiovanni & Angelova 2023, arXiv 2305.19924), Tables 1-4",
     description="one-time latent resampling of image and text to N tokens, then iterated "
                 "tanh-gated cross-attention fusion blocks",

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .blocks import CELLS, RecurrentLayer
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionModel, ImageFusionConfig
 from .registry import register_strategy
 
@@ -41,9 +41,6 @@ class LateFusionConfig(ImageFusionConfig):
         """Fusion layers in total: one combination, whatever the knobs."""
         return 1
 
-    def validate(self) -> None:
-        super().validate()
-        check_positive(rnn_layers=self.rnn_layers, embed_dim=self.embed_dim)
 
 
 class QuestionEncoder(nn.Module):
@@ -87,7 +84,7 @@ class LateFusion(nn.Module):
 
 
 @register_strategy(
-    "late_fusion", config=LateFusionConfig, family="encoder-fusion",
+    "late_fusion", config=LateFusionConfig,
     paper="VQA v2 (Goyal et al. 2017) baseline 'deeper LSTM Q + norm I' (Antol et al. 2015)",
     description="pooled image vector x LSTM/GRU question vector, then an MLP classifier",
 )

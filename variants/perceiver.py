@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .blocks import Block, CrossBlock, Latents
-from .config import check_positive, knob
+from .config import knob
 from .fusion_base import EncoderFusionConfig, EncoderFusionModel
 from .registry import register_strategy
 
@@ -33,9 +33,6 @@ class PerceiverConfig(EncoderFusionConfig):
         the depth axis of the FLOPs-scaling plot."""
         return self.iterations * (1 + self.self_per_cross)
 
-    def validate(self) -> None:
-        super().validate()
-        check_positive(num_tokens=self.num_tokens, iterations=self.iterations)
 
 
 class PerceiverFusion(nn.Module):
@@ -66,7 +63,7 @@ class PerceiverFusion(nn.Module):
 
 
 @register_strategy(
-    "perceiver", config=PerceiverConfig, family="encoder-fusion",
+    "perceiver", config=PerceiverConfig,
     paper="Perceiver (Jaegle et al. 2021); JAR (Piergiovanni & Angelova 2023) Table 2",
     description="learned latents cross-attend to image+text tokens, then latent "
                 "self-attention, repeated",

@@ -1,7 +1,8 @@
 """Strategy and preset registry: ``@register_strategy`` and ``create``, timm-style.
 
-A strategy is a builder ``cfg -> FusionModel`` registered with its config dataclass, family
-(``encoder-fusion`` or ``frozen-lm``), paper reference and a one-line description.
+A strategy is a builder ``cfg -> FusionModel`` registered with its config dataclass, paper
+reference and a one-line description; its family (``encoder-fusion`` or ``frozen-lm``) is
+the config class's ``family``, declared once on each family's base config.
 A preset is a named bundle of config overrides usable with any strategy of its family.
 """
 
@@ -40,10 +41,11 @@ _STRATEGIES: dict[str, StrategyInfo] = {}
 _PRESETS: dict[str, Preset] = {}
 
 
-def register_strategy(name: str, *, config: type, family: str, paper: str, description: str):
+def register_strategy(name: str, *, config: type, paper: str, description: str):
     """Decorator registering ``builder(cfg) -> FusionModel`` under ``name``."""
+    family = getattr(config, "family", None)
     if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}")
+        raise ValueError(f"{config.__name__}.family must be one of {FAMILIES}, not {family!r}")
 
     def wrap(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if name in _STRATEGIES:
@@ -104,7 +106,6 @@ def build(name: str, cfg: Any):
     check_backbone_paths(cfg)
     model = get_strategy(name).builder(cfg)
     model.cfg = cfg
-    model.strategy = name
     return model
 
 

@@ -11,9 +11,9 @@ Where things live:
 - ``dataset``: ``load_vqa_data(root, image_size=..., text_len=...)`` -> ``VQAData`` with
   ``.train/.val/.test`` ``VQADataset`` splits, ``.tokenizer`` and ``.vocab``
   (``AnswerVocab``; set ``cfg.num_answers = len(vocab)``, ``cfg.text_vocab_size =
-  len(tokenizer)``). ``split.loader(batch_size, shuffle, seed)`` yields ``Batch``;
-  ``with_index=True`` yields ``(indices, Batch)`` for looking up ``split.examples[i]``
-  (question_id, the raw human answers) at evaluation.
+  len(tokenizer)``). ``split[i]`` is ``i``, so a ``DataLoader(split, collate_fn=
+  split.collate)`` yields ``Batch``; ``split.batch(indices)`` builds one directly, and
+  ``split.examples[i]`` holds the question_id and the raw human answers for evaluation.
 - ``baselines``: ``floors(root, seed)`` -> majority / type-prior / question-only accuracy
   rows and the oracle ceiling (``fusebench data baselines``), to print beside every model
   accuracy.

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.io import atomic_write_text
+from bench.atomic_files import atomic_write_text
 from bench.metrics.vqa import normalize_answer, oracle_accuracy, vqa_report
 
 from .dataset import AnswerVocab, soft_scores

@@ -3,10 +3,11 @@ generative answer ids, tensorised once so CPU training spends its time in the mo
 
     data = load_vqa_data("data/synthvqa", image_size=64, text_len=16)
     cfg.num_answers, cfg.text_vocab_size = len(data.vocab), len(data.tokenizer)
-    for batch in data.train.loader(batch_size=64, shuffle=True, seed=0):
+    loader = DataLoader(data.train, batch_size=64, shuffle=True, collate_fn=data.train.collate)
+    for batch in loader:
         out = model(batch)
-    for idx, batch in data.val.loader(256, with_index=True):   # evaluation
-        ...data.val.examples[i] for i in idx...                 # question_id, 10 answers
+    batch = data.val.batch(idx)   # any example indices; data.val.examples[i] holds the
+                                  # question_id and the 10 human answers
 
 Text styles: "encoder" gives ``[CLS] question [SEP]`` (BERT-like text encoders);
 "lm" gives ``<s> question </a>`` (eP-ALM's decoder prompt; captioning prompts are ``<s>``).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.atomic_files import atomic_write_text
 from bench.errors import UserError
-from bench.io import atomic_write_text
 from bench.metrics.vqa import normalize_answer
 from variants.interface import Batch
 
@@ -46,6 +47,7 @@ def normalise(raw: torch.Tensor) -> torch.Tensor:
     return (raw.float() - _PIXEL_MEAN) / _PIXEL_STD
 CACHE_LIMIT_BYTES = 4 << 30  # decode all images up front when they fit in this much memory
 IGNORE_INDEX = -100
+DEFAULT_ANSWER_LEN = 8  # answer tokens incl. eos (frozen-LM configs pass their answer_len)
 
 
 def soft_scores(answers: Sequence[str]) -> dict[str, float]:
@@ -171,7 +173,8 @@ class VQADataset(torch.utils.data.Dataset):
     ``CACHE_LIMIT_BYTES``, else read per batch)."""
 
     def __init__(self, examples: Sequence[Example], tokenizer, vocab: AnswerVocab,
-                 image_size: int, text_len: int = 16, answer_len: int = 8,
+                 image_size: int, text_len: int = 16,
+                 answer_len: int = DEFAULT_ANSWER_LEN,
                  style: str = "encoder", pad_side: str = "right",
                  cache_images: bool | None = None, workers: int = 4):
         if not examples:
@@ -240,25 +243,6 @@ class VQADataset(torch.utils.data.Dataset):
         """DataLoader ``collate_fn``: the items are example indices."""
         return self.batch(items)
 
-    def _collate_with_index(self, items: list[int]) -> tuple[torch.Tensor, Batch]:
-        return torch.as_tensor(items), self.batch(items)
-
-    def loader(self, batch_size: int, shuffle: bool = False, seed: int = 0,
-               drop_last: bool = False, with_index: bool = False) -> torch.utils.data.DataLoader:
-        """Batches in order (or shuffled reproducibly by ``seed``); ``with_index`` yields
-        ``(example indices, Batch)`` so evaluation can look up ``self.examples``."""
-        gen = torch.Generator().manual_seed(seed) if shuffle else None
-        collate = self._collate_with_index if with_index else self.collate
-        return torch.utils.data.DataLoader(self, batch_size=batch_size, shuffle=shuffle,
-                                           generator=gen, drop_last=drop_last,
-                                           collate_fn=collate)
-
-    def iter_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, Batch]]:
-        """In-order ``(indices, Batch)`` without a DataLoader (evaluation, feature caching)."""
-        for start in range(0, len(self), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(self)))
-            yield idx, self.batch(idx)
-
 
 @dataclass
 class VQAData:
@@ -285,7 +269,7 @@ def default_tokenizer(root: str | Path, train: Sequence[Example]):
 
 
 def load_vqa_data(root: str | Path, *, image_size: int, text_len: int = 16,
-                  answer_len: int = 8, num_answers: int = 3129, tokenizer=None,
+                  answer_len: int = DEFAULT_ANSWER_LEN, num_answers: int = 3129, tokenizer=None,
                   style: str = "encoder", pad_side: str = "right",
                   splits: Sequence[str] = ("train", "val", "test"), task: str = "vqa",
                   fmt: str = "auto", cache_images: bool | None = None) -> VQAData:

@@ -5,7 +5,7 @@ import resource
 
 import pytest
 
-from bench.profile import ProfileSpec, profile
+from bench.profiling import ProfileSpec, profile
 
 
 @pytest.mark.benchmark(group="profile-meta")

@@ -5,7 +5,7 @@ import resource
 
 import pytest
 
-from bench.profile import ProfileSpec, profile
+from bench.profiling import ProfileSpec, profile
 
 LARGE = {"vision": "large", "image_size": 384, "depth": 32, "text": "large"}
 

@@ -105,15 +105,13 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
     row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
                            "preset": spec.preset or ""}
     row.update({f"cfg.{k}": v for k, v in asdict(meta.cfg).items()})
-    row["fusion_depth"] = getattr(meta.cfg, "fusion_depth", None)
+    row["fusion_depth"] = meta.cfg.fusion_depth
     row.update(param_counts(meta))
 
     fcm = count_flop_counter_mode(meta, meta.dummy_batch(1, "meta"))
     row.update(flop_figures(meta, fcm, "fcm"))
     row["gflops"] = row["gflops_fcm"]
-    extras = getattr(meta, "profile_extras", None)
-    if extras is not None:
-        row.update(extras(_meta_counter))
+    row.update(meta.profile_extras(_meta_counter))
 
     measure = spec.measure == "always" or (
         spec.measure == "auto" and row["params_total"] <= spec.max_params)

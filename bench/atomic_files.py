@@ -45,6 +45,11 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def atomic_write_csv(path: str | Path, frame: Any) -> None:
+    """A pandas DataFrame as CSV (no index), atomically."""
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
 def append_line(path: str | Path, line: str) -> None:
     """Append one line and flush it to disk (metrics logs: a crash loses at most the line
     being written, never earlier ones)."""
