@@ -23,7 +23,7 @@ def predict(model, dataset, *, batch_size: int = 64, device: str = "cpu",
     was_training = model.training
     model.eval()
     collate = collate or dataset.collate
-    generative = getattr(model, "family", "") == "frozen-lm"
+    generative = model.family == "frozen-lm"
     answers: dict[int, str] = {}
     for start in range(0, len(dataset), batch_size):
         idx = list(range(start, min(start + batch_size, len(dataset))))

@@ -91,3 +91,14 @@ def test_the_model_library_does_not_import_the_harness():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level \
                 else []
             assert not any(n == "bench" or n.startswith("bench.") for n in names), path.name
+
+
+def test_a_built_model_knows_its_registered_family():
+    """``bench.evaluate`` generates answers for frozen-LM models by reading
+    ``model.family``: it must be the registry's, for every strategy."""
+    for info in variants.list_strategies():
+        cfg = variants.resolve_config(info.name)
+        assert cfg.family == info.family, info.name
+    assert variants.create("epalm", "epalm-tiny").family == "frozen-lm"
+    assert variants.create("jar", "tiny", text_vocab_size=50, num_answers=5).family == \
+        "encoder-fusion"

@@ -90,6 +90,11 @@ class FusionModel(nn.Module):
 
     cfg: Any  # the resolved config it was built from (set by ``registry.create``)
 
+    @property
+    def family(self) -> str:
+        """``encoder-fusion`` or ``frozen-lm``: the config's, declared once per family."""
+        return self.cfg.family
+
     def components(self) -> dict[str, nn.Module]:
         """Sub-modules by role, for the profiler's breakdown (image/text encoder, fusion, head)."""
         return {name: getattr(self, name) for name in COMPONENTS if getattr(self, name, None)}
