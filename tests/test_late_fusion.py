@@ -95,3 +95,8 @@ def test_gru_text_refuses_a_bert_checkpoint_path():
     with pytest.raises(UserError, match="text=gru has none to load"):
         variants.create("cross_attn", "tiny", text_path="some/bert", text_vocab_size=20,
                         num_answers=5)
+
+
+def test_gru_text_needs_an_even_width():
+    with pytest.raises(UserError, match="even width"):
+        variants.resolve_config("cross_attn", "tiny", {"heads": 1, "width": 65})

@@ -63,6 +63,9 @@ class EncoderFusionConfig(ImageFusionConfig):
         super().validate()
         if self.width % self.heads:
             raise UserError(f"width={self.width} is not divisible by heads={self.heads}")
+        if self.text == "gru" and self.width % 2:
+            raise UserError(f"width={self.width}: text=gru needs an even width (half per "
+                            "direction)")
 
 
 def token_text_encoder(cfg: EncoderFusionConfig) -> nn.Module:
