@@ -14,16 +14,13 @@ and commit the CSV with the change that explains it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
 import variants
 
-from .atomic_files import atomic_write_text, check_writable_dir
 from .errors import UserError
 from .flops import component_flops, count_flop_counter_mode
 
@@ -114,38 +111,3 @@ def _change(old: str, new: str) -> str:
     if a == 0:
         return f" ({b - a:+.6g})"
     return f" ({b - a:+.6g}, {100 * (b - a) / abs(a):+.3f} %)"
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("baseline", help="check (or --update) the committed figures table: "
-                                        "params, FLOPs, trainable %%, output shapes")
-    p.add_argument("--update", action="store_true",
-                   help="rewrite the table from the current code (after an intended change)")
-    p.add_argument("--path", default=str(PATH), help=f"table to check or write (default {PATH})")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    path = Path(args.path)
-    if args.update:
-        check_writable_dir(path.parent)
-        rows = current_rows()
-        changes = diff(load(path), rows) if path.is_file() else ["(new table)"]
-        atomic_write_text(path, to_csv(rows))
-        print("\n".join(changes) if changes else "no figure changed")
-        print(f"wrote {len(rows)} rows to {path}")
-        return 0
-    changes = diff(load(path), current_rows())
-    if changes:
-        print("\n".join(changes))
-        print(f"{len(changes)} figure(s) differ from {path}; if intended, run "
-              "`fusebench baseline --update` and commit the table", file=sys.stderr)
-        return 1
-    print(f"all figures match {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    sys.exit(main(["baseline", *sys.argv[1:]]))

@@ -69,7 +69,7 @@ class BestWeights:
         path = self.dir / "model.safetensors"
         if not self.enabled or not path.is_file():
             return {}
-        from .train import load_weights
+        from .checkpoint import load_weights
 
         load_weights(model, path)
         return {"best_epoch": self.record.get("epoch"),

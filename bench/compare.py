@@ -10,10 +10,6 @@ differ from the paper's.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-import sys
 from typing import Any
 
 import torch
@@ -21,13 +17,16 @@ import torch
 import variants
 from variants.config import apply_overrides, coerce
 
-from .config import model_overrides
 from .errors import UserError
 from .flops import component_flops, count_flop_counter_mode
-from .paper_numbers import JAR_REFERENCE, JAR_SOURCE, JAR_TABLE_TITLES, JAR_TABLES
+from .paper_numbers import (
+    JAR_COMPARED_TABLES,
+    JAR_REFERENCE,
+    JAR_SOURCE,
+    JAR_TABLE_TITLES,
+    JAR_TABLES,
+)
 from .table import format_table
-
-TABLES = ("2", "3", "4a", "4b", "4c", "4d", "4e")
 
 # Tables 2 and 3: paper row -> (strategy, overrides on top of the preset). Table 4 rows are
 # labelled "key=value" and map to ("jar", {key: value}).
@@ -46,19 +45,6 @@ def row_setting(table: str, row: str) -> tuple[str, dict[str, Any]]:
         return NAMED_ROWS[(table, row)]
     key, _, value = row.partition("=")
     return "jar", {key: value}
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="JAR paper's FLOPs tables beside our models' FLOPs")
-    p.add_argument("--preset", default="jar-base",
-                   help="config bundle every row starts from (default jar-base)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="override a config key in every row that has it (repeatable)")
-    p.add_argument("--image-size", type=int, help="shortcut for --set image_size=N")
-    p.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
-                   help="which tables to print (default all)")
-    p.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table")
-    p.set_defaults(func=run)
 
 
 def measure(strategy: str, cfg: Any) -> dict[str, float]:
@@ -82,7 +68,7 @@ def _check_keys(overrides: dict[str, Any], strategies: set[str]) -> None:
 
 
 def compare(preset: str = "jar-base", overrides: dict[str, Any] | None = None,
-            tables: tuple[str, ...] | list[str] = TABLES) -> dict[str, Any]:
+            tables: tuple[str, ...] | list[str] = JAR_COMPARED_TABLES) -> dict[str, Any]:
     """Rows of (table, paper row, our GF, paper GF, both ratios to JAR Base)."""
     overrides = overrides or {}
     settings = {(t, r): row_setting(t, r) for t in tables for r in JAR_TABLES[t]}
@@ -126,27 +112,18 @@ def compare(preset: str = "jar-base", overrides: dict[str, Any] | None = None,
             "models_measured": len(cache), "rows": rows}
 
 
-def run(args: argparse.Namespace) -> int:
-    overrides = model_overrides(args)
-    result = compare(args.preset, overrides, args.tables)
-    rows = result["rows"]
-    if args.format == "json":
-        print(json.dumps(result, indent=2))
-    elif args.format == "csv":
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        md = args.format == "markdown"
-        print(f"{'## ' if md else ''}JAR paper FLOPs vs ours (preset {result['preset']}"
-              f"{', ' + str(overrides) if overrides else ''})\n")
-        print(f"paper: {result['source']}\nours: {result['counter']}; ratios are to each "
-              f"side's JAR Base ({result['ours_jar_gf']:.2f} GF ours, "
-              f"{result['paper_jar_gf']} GF paper); see docs/jar_flops.md\n")
-        for table in args.tables:
-            print(f"{'### ' if md else ''}{JAR_TABLE_TITLES[table]}\n")
-            part = [{k: v for k, v in r.items() if k != "table"} for r in rows
-                    if r["table"] == table]
-            print(format_table(part, markdown=md) + "\n")
-    return 0
+def render_text(result: dict[str, Any], tables: list[str], markdown: bool = False,
+                overrides: dict[str, Any] | None = None) -> str:
+    """``compare``'s result as text (or Markdown): sources, then one table per paper table."""
+    md = markdown
+    out = [f"{'## ' if md else ''}JAR paper FLOPs vs ours (preset {result['preset']}"
+           f"{', ' + str(overrides) if overrides else ''})\n",
+           f"paper: {result['source']}\nours: {result['counter']}; ratios are to each "
+           f"side's JAR Base ({result['ours_jar_gf']:.2f} GF ours, "
+           f"{result['paper_jar_gf']} GF paper); see docs/jar_flops.md\n"]
+    for table in tables:
+        out.append(f"{'### ' if md else ''}{JAR_TABLE_TITLES[table]}\n")
+        part = [{k: v for k, v in r.items() if k != "table"} for r in result["rows"]
+                if r["table"] == table]
+        out.append(format_table(part, markdown=md) + "\n")
+    return "\n".join(out)

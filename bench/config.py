@@ -1,13 +1,10 @@
-"""Turning command-line and YAML input into config overrides.
+"""Reading sweep and study specs: size-limited YAML, alias expansion bounds, key checks.
 
-``--set key=value`` (repeatable) and named shortcuts (``--image-size``) become one dict of
-overrides; values stay strings here and are typed and validated by the strategy's config
-dataclass (``variants.config.apply_overrides``).
+(Command-line overrides, ``--set key=value``, are parsed in ``bench.cli.common``.)
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -15,34 +12,6 @@ from .errors import UserError
 
 MAX_SPEC_BYTES = 1 << 20  # a sweep or study spec is a few hundred bytes
 MAX_SPEC_VALUES = 100_000  # scalars and containers after alias expansion
-
-
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """``["depth=12", "gating=off"]`` -> ``{"depth": "12", "gating": "off"}``."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def add_model_args(parser: argparse.ArgumentParser, *, strategy: bool = True) -> None:
-    """The arguments every model-building command shares."""
-    if strategy:
-        parser.add_argument("strategy", help="registered strategy name (see `fusebench list`)")
-    parser.add_argument("--preset", help="named config bundle (see `fusebench list --presets`)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                        help="override a config key (repeatable; `fusebench describe` lists keys)")
-    parser.add_argument("--image-size", type=int, help="shortcut for --set image_size=N")
-
-
-def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = parse_sets(getattr(args, "set", None))
-    if getattr(args, "image_size", None) is not None:
-        overrides["image_size"] = args.image_size
-    return overrides
 
 
 def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:

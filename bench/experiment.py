@@ -19,12 +19,14 @@ import variants
 
 from .atomic_files import atomic_write_json
 from .best import BestWeights
+from .checkpoint import check_resumable
 from .data.synthvqa import ensure_data
 from .distributed import is_main_process, local_device
 from .errors import UserError
 from .lock import output_lock
 from .run_dir import prepare_run_dir
-from .train import TrainConfig, check_resumable, fit
+from .train import fit
+from .train_config import TrainConfig
 
 
 def load_data(strategy: str, preset: str | None, overrides: dict, data_dir: Path,
@@ -178,8 +180,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
     """Rebuild a trained run from its directory and score ``split``."""
     import json
 
+    from .checkpoint import latest_checkpoint, load_weights
     from .evaluate import evaluate_vqa
-    from .train import latest_checkpoint, load_weights
 
     run_dir = Path(run_dir)
     spec_path = run_dir / "run.json"

@@ -72,6 +72,8 @@ JAR_TABLE_TITLES = {
 
 # The row every "ratio to JAR" is taken against (the Base model, 38.9 GF).
 JAR_REFERENCE = ("2", "Ours")
+# the FLOPs tables `fusebench compare` rebuilds (Table 1 lists backbone sizes, no FLOPs)
+JAR_COMPARED_TABLES = ("2", "3", "4a", "4b", "4c", "4d", "4e")
 
 # eP-ALM: Shukor, Dancette, Cord 2023 (arXiv 2303.11403), VQAv2 accuracy (%) with
 # OPT-350M + ViT-B/16 unless noted; keyed by our strategy names.

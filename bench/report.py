@@ -11,7 +11,6 @@ reproduce the papers' accuracy orderings, FLOPs-scaling plots, environment.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -20,49 +19,25 @@ import pandas as pd
 from . import stages
 from .atomic_files import atomic_write_csv, atomic_write_json, check_writable_dir
 from .errors import UserError
+from .report_plans import PLANS, SWEEPS_DIR
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
-SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
-# report plan -> the sweep specs it runs, each rendered in its own section (a model
-# preset, ``--preset`` of train/profile, is something else: a config bundle)
-PLANS = {
-    "quick": ["strategies_quick.yaml", "frozen_lm_quick.yaml", "flops_scaling.yaml",
-              "token_scaling.yaml", "epalm_variants.yaml"],
-    "paper": ["strategies_paper.yaml", "frozen_lm_paper.yaml", "flops_scaling.yaml",
-              "token_scaling.yaml", "jar_table4_train.yaml",
-              "epalm_variants.yaml"],
-}
 
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="run what is missing and write the comparison report")
-    p.add_argument("--plan", "--preset", dest="plan", choices=sorted(PLANS), default="quick",
-                   help="the report's plan. quick: every strategy at CPU scale, 1 seed; measured "
-                   "32 min wall from a fresh clone on 2 CPU cores (AMD EPYC; the "
-                   "environment section of the page breaks it down). paper: the same "
-                   "strategies for 3 seeds with 3x (encoder-fusion) and 5x (frozen-LM) the "
-                   "epochs, plus the JAR Table 4 ablations trained: roughly 8 h on 2 CPU "
-                   "cores (estimated from the quick run's per-point times, not measured); "
-                   "tiny models, so no GPU is needed (--device is per sweep spec)")
-    p.add_argument("--out", default="reports", help="report directory")
-    p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
-    p.add_argument("--data", help="dataset directory (default: built-in synthvqa)")
-    p.add_argument("--render-only", action="store_true",
-                   help="render from stored results; run nothing")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
+def build_report(plan: str = "quick", out: str | Path = "reports",
+                 runs: str | Path = Path("runs") / "report", data: str | Path | None = None,
+                 render_only: bool = False) -> Path:
+    """Run the plan's missing points (unless ``render_only``), then write the page; returns
+    its path. Prints one line per stage and, after work, where the time went."""
     start = time.perf_counter()
-    runs, out = check_writable_dir(args.runs), check_writable_dir(args.out)
-    specs = [load_spec(_spec_path(name)) for name in PLANS[args.plan]]
+    runs, out = check_writable_dir(runs), check_writable_dir(out)
+    specs = [load_spec(_spec_path(name)) for name in PLANS[plan]]
     stages.reset()
-    if not args.render_only:
+    if not render_only:
         from .data.synthvqa import ensure_data
 
         with stages.stage("data"):
-            data_dir = ensure_data(args.data)
+            data_dir = ensure_data(data)
         ran = 0
         for spec in specs:
             if spec.mode == "train":
@@ -82,13 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
-        page = render(results, out, plan=args.plan, floors=_read_floors(runs),
+        page = render(results, out, plan=plan, floors=_read_floors(runs),
                       timing=_read_json(runs / "stages.json"),
                       scores=_point_scores(runs, results))
-    if not args.render_only:
+    if not render_only:
         print("[report] where the time went:\n" + stages.text_table(stages.records()))
     print(f"report written to {page} ({time.perf_counter() - start:.0f} s)")
-    return 0
+    return page
 
 
 def _read_json(path: Path) -> dict | None:

@@ -35,7 +35,7 @@ import variants
 
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
-from .train import TrainConfig
+from .train_config import TrainConfig
 from .validate import MAX_SEED, short
 
 MAX_TRIALS = 100_000

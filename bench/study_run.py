@@ -8,7 +8,6 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -16,11 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .atomic_files import atomic_write, check_writable_dir
+from .atomic_files import atomic_write
 from .errors import UserError
 from .lock import output_lock
-from .study import MAX_TRIALS, StudySpec, load_study_spec, objective_values, suggest
-from .train import TrainConfig, TrainingDiverged
+from .study import StudySpec, objective_values, suggest
+from .train import TrainingDiverged
+from .train_config import TrainConfig
 
 
 def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
@@ -269,39 +269,3 @@ def write_outputs(study, spec: StudySpec, out_dir: Path) -> None:
     from .plots import study_plots
 
     study_plots(study, [m for m, _ in spec.objectives], out_dir)
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("study", help="run or resume an optuna study from a YAML spec")
-    p.add_argument("spec", help="study YAML (see sweeps/study_*.yaml)")
-    p.add_argument("--storage", help="optuna storage URL (default: sqlite file in --out); "
-                                     "postgresql://..., or journal:PATH")
-    p.add_argument("--n-trials", type=int, help="total finished trials wanted (overrides spec)")
-    p.add_argument("--out", help="output directory (default: runs/studies/<name>)")
-    p.add_argument("--fail-running", action="store_true",
-                   help="mark trials left RUNNING by a killed worker as failed and retry them "
-                        "(for journal storage; RDB storages do this by heartbeat)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from optuna.trial import TrialState
-
-    spec = load_study_spec(args.spec)
-    if args.n_trials is not None and not 1 <= args.n_trials <= MAX_TRIALS:
-        raise UserError("--n-trials must be >= 1" if args.n_trials < 1 else
-                        f"--n-trials {args.n_trials}: must be <= {MAX_TRIALS}")
-    out = Path(args.out or Path("runs") / "studies" / spec.name)
-    check_writable_dir(out)
-    study = run_study(spec, out, args.storage, args.n_trials, args.fail_running)
-    counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
-              for s in TrialState}
-    print(f"study {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
-    if spec.multi:
-        print(f"Pareto front: {len(study.best_trials)} trials "
-              + "; ".join(f"#{t.number} {t.values}" for t in study.best_trials))
-    elif counts.get("complete"):
-        print(f"best: #{study.best_trial.number} {spec.objectives[0][0]}="
-              f"{study.best_value:.4g} {study.best_params}")
-    print(f"trials table and plots in {out}")
-    return 0

@@ -167,7 +167,7 @@ def _grids(raw: dict, where: str) -> list[dict[str, list]]:
 
 
 def _check_train_keys(train: dict, where: str) -> None:
-    from .train import TrainConfig
+    from .train_config import TrainConfig
 
     TrainConfig.from_mapping(train, where)
 
@@ -256,7 +256,7 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     row["profile_s"] = time.perf_counter() - start
     if spec.mode == "train":
         from .experiment import run_experiment
-        from .train import TrainConfig
+        from .train_config import TrainConfig
 
         cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
         row.update(run_experiment(point.strategy, point.preset, overrides, cfg, spec.data,

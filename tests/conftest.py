@@ -34,7 +34,7 @@ def small_data(tmp_path_factory):
 def trained_run(small_data, tmp_path_factory):
     """A real 1-epoch concat-tiny run directory (run.json, vocabulary, checkpoint)."""
     from bench.experiment import run_experiment
-    from bench.train import TrainConfig
+    from bench.train_config import TrainConfig
 
     out = tmp_path_factory.mktemp("run")
     run_experiment("concat", "tiny", {}, TrainConfig(epochs=1, batch_size=32, progress=False),

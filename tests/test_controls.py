@@ -85,7 +85,7 @@ def test_cached_features_give_the_same_blind_scores_as_pixels(test_split):
 
 def test_a_trained_run_stores_per_question_scores_and_controls(small_data, tmp_path):
     from bench.experiment import run_experiment
-    from bench.train import TrainConfig
+    from bench.train_config import TrainConfig
 
     result = run_experiment("late_fusion", "tiny", {},
                             TrainConfig(epochs=1, batch_size=32, progress=False),

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.train import latest_checkpoint
+from bench.checkpoint import latest_checkpoint
 from tests.faults import ROOT
 from tests.helpers import run_cli
 

@@ -51,7 +51,8 @@ def test_interrupted_overwrite_never_leaves_the_old_result(old_run, small_data, 
 
 
 def test_fit_resume_without_checkpoint_is_an_error(tmp_path):
-    from bench.train import TrainConfig, fit
+    from bench.train import fit
+    from bench.train_config import TrainConfig
 
     with pytest.raises(UserError, match="nothing to resume"):
         fit(None, [], None, TrainConfig(progress=False), tmp_path, resume=True)

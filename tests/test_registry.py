@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import variants
-from bench.config import parse_sets
+from bench.cli.common import parse_sets
 from bench.errors import UserError
 from variants.concat import ConcatConfig
 from variants.config import apply_overrides

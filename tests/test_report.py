@@ -153,7 +153,8 @@ def test_render_is_stable_on_rerun(stored_runs, tmp_path, capsys):
 
 
 def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():
-    from bench.report import PLANS, _spec_path
+    from bench.report import _spec_path
+    from bench.report_plans import PLANS
     from bench.sweep import load_spec
 
     for preset, seeds in (("quick", {0}), ("paper", {0, 1, 2})):

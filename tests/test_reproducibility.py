@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.train import latest_checkpoint
+from bench.checkpoint import latest_checkpoint
 from tests.helpers import run_cli
 
 TIMING = {"train_time_s", "feature_cache_s"}

@@ -7,7 +7,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 import variants
-from bench.train import TrainConfig, TrainingDiverged, fit, latest_checkpoint
+from bench.checkpoint import latest_checkpoint
+from bench.train import TrainingDiverged, fit
+from bench.train_config import TrainConfig
 from variants.interface import Batch
 
 N, ANSWERS, VOCAB = 32, 6, 50

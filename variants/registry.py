@@ -39,6 +39,18 @@ class Preset:
 
 _STRATEGIES: dict[str, StrategyInfo] = {}
 _PRESETS: dict[str, Preset] = {}
+# the modules whose import registers the built-in strategies and presets; imported on the
+# first lookup, so that ``import variants`` (and ``fusebench --help``) does not load torch
+BUILTIN_MODULES = ("concat", "cotok", "cross_attn", "epalm", "epalm_baselines", "flamingo",
+                   "jar", "late_fusion", "perceiver", "presets")
+
+
+def load_builtin() -> None:
+    """Register every built-in strategy and preset (idempotent)."""
+    import importlib
+
+    for name in BUILTIN_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def register_strategy(name: str, *, config: type, paper: str, description: str):
@@ -62,20 +74,24 @@ def register_preset(preset: Preset) -> Preset:
 
 
 def list_strategies(family: str | None = None) -> list[StrategyInfo]:
+    load_builtin()
     return [s for s in _STRATEGIES.values() if family is None or s.family == family]
 
 
 def list_presets() -> list[Preset]:
+    load_builtin()
     return list(_PRESETS.values())
 
 
 def get_strategy(name: str) -> StrategyInfo:
+    load_builtin()
     if name not in _STRATEGIES:
         raise UserError(f"unknown strategy {name!r}; valid: {', '.join(sorted(_STRATEGIES))}")
     return _STRATEGIES[name]
 
 
 def get_preset(name: str) -> Preset:
+    load_builtin()
     if name not in _PRESETS:
         raise UserError(f"unknown preset {name!r}; valid: {', '.join(sorted(_PRESETS))}")
     return _PRESETS[name]

@@ -21,15 +21,3 @@ Where things live:
 Metrics are in ``bench.metrics``: ``vqa_accuracy``/``vqa_report``/``oracle_accuracy``
 (official VQA v2), ``exact_match`` (eP-ALM) and ``captions.caption_metrics`` (pycocoevalcap).
 """
-
-from .baselines import floors
-from .dataset import AnswerVocab, VQAData, VQADataset, load_vqa_data, soft_scores
-from .loaders import Example, detect_format, load_examples
-from .synthvqa import make as make_synthvqa
-from .tokenizer import build_tokenizer, load_tokenizer
-
-__all__ = [
-    "AnswerVocab", "Example", "VQAData", "VQADataset", "build_tokenizer", "detect_format",
-    "floors", "load_examples", "load_tokenizer", "load_vqa_data", "make_synthvqa",
-    "soft_scores",
-]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
 
 from bench.errors import UserError
 
@@ -71,3 +72,23 @@ def caption_metrics(references: Mapping[Hashable, Sequence[str]],
     out["CIDEr"] = float(Cider().compute_score(gts, res)[0])
     out["SPICE"] = SPICE_NOTE
     return out
+
+
+def score_prediction_file(predictions: str | Path, data_dir: str | Path,
+                          split: str = "test") -> dict[str, float]:
+    """Caption metrics of a COCO-format predictions file (``[{image_id, caption}]``) against
+    the reference captions of ``split`` in ``data_dir``; bad files are one-line errors."""
+    from bench.data.loaders import load_examples, read_json
+
+    refs: dict = {}
+    for ex in load_examples(data_dir, split, task="caption"):
+        refs.setdefault(ex.image_id, []).extend(ex.answers)
+    preds = read_json(Path(predictions))
+    if not isinstance(preds, list) or not all(isinstance(p, dict) and {"image_id", "caption"}
+                                              <= set(p) for p in preds):
+        raise UserError(f"{predictions}: expected a list of {{image_id, caption}} objects")
+    hyps = {p["image_id"]: [p["caption"]] for p in preds}
+    missing = sorted(set(hyps) - set(refs))[:3]
+    if missing:
+        raise UserError(f"{predictions}: image ids {missing} have no reference captions")
+    return caption_metrics({k: refs[k] for k in hyps}, hyps)

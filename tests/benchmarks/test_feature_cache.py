@@ -17,7 +17,8 @@ import torch
 import variants
 from bench.cache import FeatureCache
 from bench.experiment import data_overrides, load_data
-from bench.train import TrainConfig, fit
+from bench.train import fit
+from bench.train_config import TrainConfig
 
 SETTINGS = {
     "jar-frozen-vit-s": ("jar", "tiny", {"vision": "small", "freeze_vision": True}),

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 import bench.train
 import variants
-from bench.train import TrainConfig, fit
+from bench.train import fit
+from bench.train_config import TrainConfig
 from variants.interface import Batch
 
 N, BATCH, ANSWERS, VOCAB, ROUNDS = 512, 16, 6, 50, 7

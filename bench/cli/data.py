@@ -7,10 +7,9 @@ import argparse
 import json
 import time
 
+from bench.data import synthvqa
 from bench.errors import UserError
 from bench.table import print_table
-
-from . import synthvqa
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +62,7 @@ def run_make(args: argparse.Namespace) -> int:
 
 
 def run_baselines(args: argparse.Namespace) -> int:
-    from .baselines import floors
+    from bench.data.baselines import floors
 
     rows = floors(args.data, seed=args.seed, cache=not args.no_cache)
     if args.format == "json":
@@ -90,8 +89,8 @@ def run_baselines(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from .dataset import AnswerVocab, default_tokenizer
-    from .loaders import available_splits, detect_format, load_examples
+    from bench.data.dataset import AnswerVocab, default_tokenizer
+    from bench.data.loaders import available_splits, detect_format, load_examples
 
     fmt = detect_format(args.data)
     order = ("train", "val", "test")

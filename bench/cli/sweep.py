@@ -1,13 +1,10 @@
-"""``fusebench sweep SPEC``: run a declarative sweep, completing what is missing."""
+"""``fusebench sweep SPEC``: run a declarative sweep, completing what is missing
+(``bench.sweep``)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from .atomic_files import check_writable_dir
-from .sweep import load_spec, run_sweep
-from .table import print_table
 
 SUMMARY = ["strategy", "preset", "params_total", "trainable_pct", "gflops", "mem_infer_mib",
            "latency_ms", "val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "image_reliance"]
@@ -23,6 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.atomic_files import check_writable_dir
+    from bench.store import ResultStore
+    from bench.sweep import load_spec, run_sweep
+    from bench.table import print_table
+
     spec = load_spec(args.spec)
     out = check_writable_dir(args.out or Path("runs") / "sweeps" / spec.name)
     if args.dry_run:
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print_table([{"strategy": p.strategy, "preset": p.preset or "", "seed": p.seed,
                       **p.varied} for p in spec.points])
         return 0
-    before = len(spec.points) - len({spec.key(p) for p in spec.points} - _done(out))
+    before = len(spec.points) - len({spec.key(p) for p in spec.points} - ResultStore(out).done())
     store = run_sweep(spec, out, progress=not args.quiet)
     rows = [r for r in store.rows if r.get("sweep") == spec.name]
     varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
@@ -39,9 +41,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {len(spec.points)} points, {before} already done, "
           f"results in {out}/results.csv and results.json")
     return 0
-
-
-def _done(out: Path) -> set[str]:
-    from .store import ResultStore
-
-    return ResultStore(out).done()

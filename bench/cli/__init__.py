@@ -1,31 +1,38 @@
-"""``fusebench`` command line: parses and dispatches, nothing else.
+"""``fusebench`` command line: one module per subcommand, each only its arguments and a
+thin ``run`` that calls the engine (``bench/*.py``).
 
-Each subcommand lives in the module named for it and exposes ``add_parser(subparsers)``,
-which registers its arguments and ``set_defaults(func=run)``; ``run(args) -> int``.
-``UserError`` raised anywhere becomes exit code 2 and one line on stderr.
+Every command module exposes ``add_parser(subparsers)``, which registers its arguments and
+``set_defaults(func=run)``; ``run(args) -> int``. Engine modules are imported inside
+``run`` (ruff PLC0415 allows that here only), so that ``fusebench --help`` and ``fusebench
+list`` do not load torch. ``UserError`` raised anywhere becomes exit code 2 and one line on
+stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
-from .errors import UserError
+from bench.errors import UserError
 
-COMMAND_MODULES = [
-    "bench.commands",  # list, describe
-    "bench.profile_cmd",
-    "bench.sweep_cmd",
-    "bench.train_cmd",  # train, evaluate
-    "bench.study_run",  # study
-    "bench.compare",  # compare (JAR paper's FLOPs tables)
-    "bench.pretrain",
-    "bench.report",
-    "bench.data.command",  # data make|baselines|info
-    "bench.baseline",  # baseline (committed figures table)
-]
+from . import (
+    baseline,
+    compare,
+    data,
+    describe,
+    evaluate,
+    list_,
+    pretrain,
+    profile,
+    report,
+    study,
+    sweep,
+    train,
+)
+
+COMMANDS = (list_, describe, profile, sweep, train, evaluate, study, compare, pretrain, report,
+            data, baseline)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,8 +45,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fusebench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 
@@ -67,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in MODEL_COMMANDS:
         quiet_third_party()
-        from .env import untested_versions  # imports torch: only for commands that need it
+        from bench.env import untested_versions  # imports torch: only where it is needed
 
         for line in untested_versions():
             print(f"fusebench: warning: {line}", file=sys.stderr)
@@ -83,6 +90,3 @@ def main(argv: list[str] | None = None) -> int:
         print("fusebench: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Arguments several commands share: model overrides (``--preset``, ``--set``), training
+flags built from ``TrainConfig``'s fields, and table/JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from typing import Any
+
+from bench.errors import UserError
+from bench.train_config import TrainConfig
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """``["depth=12", "gating=off"]`` -> ``{"depth": "12", "gating": "off"}``."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def add_model_args(parser: argparse.ArgumentParser, *, strategy: bool = True) -> None:
+    """The arguments every model-building command shares."""
+    if strategy:
+        parser.add_argument("strategy", help="registered strategy name (see `fusebench list`)")
+    parser.add_argument("--preset", help="named config bundle (see `fusebench list --presets`)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="override a config key (repeatable; `fusebench describe` lists keys)")
+    parser.add_argument("--image-size", type=int, help="shortcut for --set image_size=N")
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = parse_sets(getattr(args, "set", None))
+    if getattr(args, "image_size", None) is not None:
+        overrides["image_size"] = args.image_size
+    return overrides
+
+
+_HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
+         "batch_size": "examples per optimizer step (before accumulation)",
+         "accum_steps": "micro-batches accumulated per step", "grad_clip": "max grad norm (0=off)",
+         "warmup_steps": "linear warm-up steps", "seed": "seed for init, data order, dropout",
+         "device": "cpu or cuda[:N]"}
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """One --flag per TrainConfig field (``--batch-size``, ``--lr``, ...)."""
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                           help=_HELP.get(f.name, f.name.replace("_", " ")))
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            p.add_argument(flag, type=kind, default=None,
+                           help=f"{_HELP.get(f.name, f.name.replace('_', ' '))} "
+                                f"(default {f.default})")
+
+
+def train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
+    values = {**defaults}
+    for f in fields(TrainConfig):
+        if getattr(args, f.name, None) is not None:
+            values[f.name] = getattr(args, f.name)
+    cfg = TrainConfig(**values)
+    cfg.validate()
+    return cfg
+
+
+def emit_rows(rows: list[dict], fmt: str) -> None:
+    """Rows as JSON (``--format json``) or an aligned table."""
+    from bench.table import print_table
+
+    if fmt == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print_table(rows)
+
+
+def emit_metrics(result: dict, fmt: str) -> None:
+    """One result as JSON, or a metric/value table."""
+    if fmt == "json":
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        emit_rows([{"metric": k, "value": v} for k, v in result.items()], fmt)

@@ -1,0 +1,31 @@
+"""``fusebench list``: registered strategies, or presets (``list_``: ``list`` is a builtin)."""
+
+from __future__ import annotations
+
+import argparse
+
+from variants.registry import FAMILIES
+
+from .common import emit_rows
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="registered strategies (or presets with --presets)")
+    p.add_argument("--presets", action="store_true", help="list presets instead")
+    p.add_argument("--family", choices=FAMILIES)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import variants
+
+    if args.presets:
+        rows = [{"preset": p.name, "families": ", ".join(p.families),
+                 "description": p.description} for p in variants.list_presets()
+                if args.family is None or args.family in p.families]
+    else:
+        rows = [{"strategy": s.name, "family": s.family, "description": s.description,
+                 "paper": s.paper} for s in variants.list_strategies(args.family)]
+    emit_rows(rows, args.format)
+    return 0

@@ -1,0 +1,54 @@
+"""``fusebench pretrain vision|text``: the micro backbones on the built-in data
+(``bench.pretrain``), optionally shipped as reference checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.errors import UserError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data "
+                       "(vision prints a linear probe of its frozen features per attribute)")
+    p.add_argument("kind", choices=("vision", "text"))
+    p.add_argument("--data", help="built-in dataset directory (default: data/synthvqa)")
+    p.add_argument("--size", default="micro", help="ViT or OPT size name (default micro)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--stem", choices=("conv", "patch"), default="conv",
+                   help="vision: ViT input stem (conv: a small timm ResNet, the tiny presets')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true",
+                   help="retrain even if cached or shipped")
+    p.add_argument("--ship", action="store_true",
+                   help="copy the result into bench/reference/ (with SHA256SUMS and the "
+                   "command that rebuilds it) so fresh clones skip this pretraining")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench import reference
+    from bench.data.synthvqa import ensure_data
+    from bench.pretrain import pretrain_text, pretrain_vision
+
+    data_dir = ensure_data(args.data)
+    extra = {"epochs": args.epochs} if args.epochs else {}
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError("--epochs must be >= 1")
+    if args.kind == "vision":
+        path = pretrain_vision(data_dir, args.size, seed=args.seed, force=args.force,
+                               stem=args.stem, **extra)
+    else:
+        path = pretrain_text(data_dir, args.size, seed=args.seed, force=args.force, **extra)
+    entry = Path(path if path.is_dir() else path.parent)
+    print(json.dumps(json.loads((entry / "meta.json").read_text()), indent=2))
+    print(f"saved: {path}")
+    if args.ship:
+        command = (f"fusebench pretrain {args.kind} --size {args.size} --seed {args.seed}"
+                   + (f" --stem {args.stem}" if args.kind == "vision" else "")
+                   + (f" --epochs {args.epochs}" if args.epochs else "") + " --force --ship")
+        shipped = reference.ship(entry, command, data_dir / "synthvqa.json")
+        print(f"shipped: {shipped} (commit it; fresh clones on this data skip the pretraining)")
+    return 0

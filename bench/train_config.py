@@ -1,0 +1,68 @@
+"""The training recipe as data: ``TrainConfig``, typed and validated, torch-free.
+
+Its own module so that the command line can build ``--lr``/``--epochs``/... flags from the
+fields without importing torch (``fusebench --help`` stays fast); ``bench.train.fit`` runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05  # cosine floor = lr * ratio (eP-ALM: 1e-6 / 2e-5)
+    warmup_start_ratio: float = 0.0  # warm-up starts at lr * ratio (eP-ALM: 0.5)
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    accum_steps: int = 1
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True  # bf16 autocast on CUDA only (bf16 on CPU is ~100x slower here)
+    max_steps: int = 0  # stop after this many optimizer steps (0 = all epochs)
+    checkpoint_every: int = 0  # optimizer steps between checkpoints (0 = epoch ends only)
+    log_every: int = 10
+    progress: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], where: str = "train") -> TrainConfig:
+        """A validated config from YAML or CLI values (typed by the fields; one clear error)."""
+        from variants.config import coerce
+
+        valid = {f.name for f in fields(cls)}
+        bad = sorted(set(values) - valid)
+        if bad:
+            raise UserError(f"{where}: unknown train key(s) {', '.join(bad)}; "
+                            f"valid: {', '.join(sorted(valid))}")
+        try:
+            cfg = cls(**{k: coerce(cls, k, v) for k, v in values.items()})
+            cfg.validate()
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        return cfg
+
+    def validate(self) -> None:
+        """Every field typed, finite and in range (``bench.validate``): nan, inf, negative
+        decay, ratios outside [0, 1] and counts that would run for ever are refused."""
+        from . import validate as v
+
+        v.count("epochs", self.epochs, 1, v.MAX_EPOCHS)
+        v.count("batch_size", self.batch_size, 1, v.MAX_BATCH)
+        v.count("accum_steps", self.accum_steps, 1, 1024)
+        v.number("lr", self.lr, 0, low_open=True)
+        v.number("weight_decay", self.weight_decay, 0)
+        v.number("grad_clip", self.grad_clip, 0)
+        for name in ("min_lr_ratio", "warmup_start_ratio"):
+            v.number(name, getattr(self, name), 0, 1)
+        for name in ("max_steps", "checkpoint_every", "warmup_steps"):
+            v.count(name, getattr(self, name), 0)
+        v.count("log_every", self.log_every, 1)
+        v.seed("seed", self.seed)
+        v.check_device(v.parse_device(self.device))
