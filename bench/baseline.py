@@ -23,6 +23,7 @@ import variants
 
 from .errors import UserError
 from .flops import component_flops, count_flop_counter_mode
+from .spec import ModelSpec
 
 PATH = Path(__file__).resolve().parent / "baselines" / "figures.csv"
 # family -> presets checked: its small training preset first, then the papers' settings
@@ -41,7 +42,7 @@ def figures(strategy: str, preset: str) -> dict[str, Any]:
     """One row: counts from a meta-device model (exact integers; no weights, no timing)."""
     from .profiling import build_meta, param_counts
 
-    model = build_meta(strategy, preset, {})
+    model = build_meta(ModelSpec(strategy, preset))
     row: dict[str, Any] = {"strategy": strategy, "preset": preset,
                            "family": variants.get_strategy(strategy).family}
     row.update(param_counts(model))

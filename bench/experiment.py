@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,17 @@ from .distributed import is_main_process, local_device
 from .errors import UserError
 from .lock import output_lock
 from .run_dir import prepare_run_dir
+from .spec import ModelSpec, PreparedRun
 from .train import fit
 from .train_config import TrainConfig
 
 
-def load_data(strategy: str, preset: str | None, overrides: dict, data_dir: Path,
-              splits=("train", "val", "test")):
-    """Tensorised splits shaped for this strategy's config (image size, text length)."""
+def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test")):
+    """Tensorised splits shaped for this model's config (image size, text length)."""
     from .data.dataset import DEFAULT_ANSWER_LEN, load_vqa_data
 
-    info = variants.get_strategy(strategy)
-    cfg = variants.resolve_config(strategy, preset, overrides)
-    lm = info.family == "frozen-lm"
+    cfg = model.config()
+    lm = cfg.family == "frozen-lm"
     return load_vqa_data(data_dir, image_size=cfg.image_size, text_len=cfg.text_len,
                          answer_len=getattr(cfg, "answer_len", DEFAULT_ANSWER_LEN),
                          style="lm" if lm else "encoder", pad_side="left" if lm else "right",
@@ -55,84 +54,106 @@ def data_overrides(strategy: str, data) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in keys and v is not None}
 
 
-def resolve_pretrained(strategy: str, preset: str | None, overrides: dict[str, Any],
-                       data_dir: Path) -> dict[str, Any]:
+def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
     """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on the
     built-in data (training them on first use)."""
     from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
 
-    cfg = variants.resolve_config(strategy, preset, overrides)
-    out = dict(overrides)
+    cfg = model.config()
+    paths = {}
     if getattr(cfg, "vision_path", "") == PRETRAINED:
-        out["vision_path"] = str(pretrain_vision(data_dir, cfg.vision, cfg.image_size,
-                                                 cfg.patch_size, stem=cfg.vision_stem))
+        paths["vision_path"] = str(pretrain_vision(data_dir, cfg.vision, cfg.image_size,
+                                                   cfg.patch_size, stem=cfg.vision_stem))
     if getattr(cfg, "lm_path", "") == PRETRAINED:
-        out["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
-    return out
+        paths["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
+    return model.with_overrides(**paths)
 
 
-def prepare(strategy: str, preset: str | None, overrides: dict[str, Any],
-            data_dir: str | Path | None):
-    """(final overrides, data): what the model trained on this data is built with."""
+def prepare(model: ModelSpec, data_dir: str | Path | None) -> PreparedRun:
+    """The model as trained on this data (backbone paths resolved, vocabulary sizes and
+    special ids from the data) with the data itself; ``None`` = the built-in synthvqa."""
     data_dir = ensure_data(data_dir)
-    overrides = resolve_pretrained(strategy, preset, overrides, data_dir)
-    data = load_data(strategy, preset, overrides, data_dir)
-    return {**overrides, **data_overrides(strategy, data)}, data, data_dir
+    model = resolve_pretrained(model, data_dir)
+    data = load_data(model, data_dir)
+    return PreparedRun(model.with_overrides(**data_overrides(model.strategy, data)), data,
+                       data_dir)
 
 
-def check_trainable(strategy: str, preset: str | None, overrides: dict[str, Any],
-                    cfg: TrainConfig) -> None:
+def check_trainable(model: ModelSpec, cfg: TrainConfig) -> None:
     """Refuse before allocating a model whose training state (fp32 weights; gradients and
     AdamW moments of the trainable ones) or input batch the device's memory cannot hold."""
     from .profiling import build_meta
     from .validate import check_fits_memory
 
-    meta = build_meta(strategy, preset, overrides)
+    meta = build_meta(model)
     total = sum(p.numel() for p in meta.parameters())
     trainable = sum(p.numel() for p in meta.parameters() if p.requires_grad)
     images = cfg.batch_size * 3 * meta.cfg.image_size ** 2 * 4
-    check_fits_memory(f"training {strategy} ({total:.3g} parameters) at batch "
+    check_fits_memory(f"training {model.strategy} ({total:.3g} parameters) at batch "
                       f"{cfg.batch_size}", 4 * total + 12 * trainable + images, cfg.device)
 
 
-def run_experiment(strategy: str, preset: str | None, overrides: dict[str, Any],
-                   train_cfg: TrainConfig, data_dir: str | Path | None, out_dir: str | Path,
-                   *, resume: bool = False, overwrite: bool = False, on_eval=None,
-                   use_cache: bool = True, eval_test: bool = True, prepared=None
-                   ) -> dict[str, Any]:
-    """Train and evaluate; returns the figures a Row needs (accuracies in %, times in s).
-    ``prepared``: the (overrides, data, data_dir) of ``prepare`` when the caller has them.
-    The run directory is locked for the run (a second writer gets one error line); one
-    holding a run needs ``resume`` or ``overwrite`` (``bench.run_dir``)."""
+def run_experiment(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | Path, *,
+                   resume: bool = False, overwrite: bool = False, on_eval=None,
+                   use_cache: bool = True, eval_test: bool = True) -> dict[str, Any]:
+    """Train and evaluate ``run``; returns the figures a row needs (accuracies in %, times
+    in s). The run directory is locked for the run (a second writer gets one error line);
+    one holding a run needs ``resume`` or ``overwrite`` (``bench.run_dir``)."""
     out = Path(out_dir)
-    overrides, data, data_dir = prepared or prepare(strategy, preset, overrides, data_dir)
-    check_trainable(strategy, preset, overrides, train_cfg)
+    check_trainable(run.model, train_cfg)
     torch.manual_seed(train_cfg.seed)
-    model = variants.create(strategy, preset, **overrides)
+    model = run.model.create()
     main = is_main_process()  # under torchrun, rank 0 alone writes the run's files
     with output_lock(out, "run directory") if main else nullcontext():
         if main:
             prepare_run_dir(out, resume=resume, overwrite=overwrite)
         if resume:  # a bad checkpoint fails before run.json is rewritten for this config
             check_resumable(model, out)
-        return _train_and_evaluate(strategy, preset, overrides, model, data, data_dir,
-                                   train_cfg, out, main, resume, on_eval, use_cache, eval_test)
+        return _train_and_evaluate(run, model, _Options(train_cfg, out, main, resume, on_eval,
+                                                        use_cache, eval_test))
 
 
-def _train_and_evaluate(strategy, preset, overrides, model, data, data_dir,
-                        train_cfg: TrainConfig, out: Path, main: bool, resume: bool, on_eval,
-                        use_cache: bool, eval_test: bool) -> dict[str, Any]:
+def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | Path,
+                      profile_settings: dict[str, Any], *, on_eval=None,
+                      eval_test: bool = True) -> dict[str, Any]:
+    """A trained sweep point or study trial, as one row: the profile of the model as trained
+    on this data (its vocabulary and answer count), then training and evaluation. The run
+    directory starts over (a killed point's or trial's leftovers)."""
+    from .profiling import ProfileSpec, profile
+
+    start = time.perf_counter()
+    row = profile(ProfileSpec(run.model, **{"seed": train_cfg.seed, **profile_settings}))
+    row["profile_s"] = time.perf_counter() - start
+    row.update(run_experiment(run, train_cfg, out_dir, on_eval=on_eval, eval_test=eval_test,
+                              overwrite=True))
+    return row
+
+
+@dataclass(frozen=True)
+class _Options:
+    train_cfg: TrainConfig
+    out: Path
+    main: bool
+    resume: bool
+    on_eval: Any
+    use_cache: bool
+    eval_test: bool
+
+
+def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, Any]:
+    train_cfg, out, main, data = opts.train_cfg, opts.out, opts.main, run.data
     device = local_device(train_cfg.device)  # cuda -> this process's GPU under torchrun
     if main:
         atomic_write_json(out / "run.json", {
-            "strategy": strategy, "preset": preset, "overrides": overrides,
-            "data": str(data_dir), "train": asdict(train_cfg)})
+            "strategy": run.model.strategy, "preset": run.model.preset,
+            "overrides": run.model.overrides, "data": str(run.data_dir),
+            "train": asdict(train_cfg)})
         data.vocab.save(out / "answer_vocab.json")
 
     train_set, val_set, test_set = data.splits["train"], data.splits["val"], data.splits["test"]
     collate, eval_collate = train_set.collate, {}
     cache_s, caches = 0.0, {}
-    if use_cache and model.image_encoder_frozen():
+    if opts.use_cache and model.image_encoder_frozen():
         from .cache import FeatureCache
 
         start = time.perf_counter()
@@ -143,7 +164,7 @@ def _train_and_evaluate(strategy, preset, overrides, model, data, data_dir,
         collate = caches["train"].collate
         eval_collate = {s: c.collate for s, c in caches.items()}
 
-    if not resume:
+    if not opts.resume:
         BestWeights.clear(out)
     best = BestWeights(out, enabled=main)
 
@@ -156,13 +177,13 @@ def _train_and_evaluate(strategy, preset, overrides, model, data, data_dir,
         return metrics
 
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
-                  on_eval=on_eval, resume=resume)
+                  on_eval=opts.on_eval, resume=opts.resume)
     result = {"train_steps": summary["steps"], "train_time_s": summary["train_time_s"],
               "feature_cache": bool(eval_collate), "feature_cache_s": cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})
     result.update(best.restore(model))  # test (and report) the best validation epoch
-    if eval_test:  # test accuracy, its blind control, per-question scores for the report
+    if opts.eval_test:  # test accuracy, its blind control, per-question scores for the report
         from .controls import evaluate_test, save_scores
 
         figures, per_question = evaluate_test(model, test_set, device=device,
@@ -200,8 +221,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise UserError(f"{run_dir} has no checkpoint")
-    data = load_data(strategy, preset, overrides, Path(spec["data"]), splits=("train", split))
-    model = variants.create(strategy, preset, **overrides)
+    model_spec = ModelSpec(strategy, preset, overrides)
+    data = load_data(model_spec, Path(spec["data"]), splits=("train", split))
+    model = model_spec.create()
     load_weights(model, ckpt / "model.safetensors")
     result = evaluate_vqa(model, data.splits[split], split, num_beams=num_beams)
     return {"strategy": strategy, "checkpoint": str(ckpt), **result}

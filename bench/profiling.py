@@ -13,26 +13,26 @@ FLOPs are forward multiply-adds per example (batch 1), fvcore convention; GFLOPs
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-
-import variants
 
 from .env import environment
 from .errors import UserError
 from .flops import FlopCount, component_flops, count_flop_counter_mode, count_fvcore
 from .measure import matmul_peak_flops, peak_memory, time_fn
+from .spec import ModelSpec
 
 MiB = 2**20
 
 
 @dataclass
 class ProfileSpec:
-    strategy: str
-    preset: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    """What to profile (``model``) and how: batch, device, timing repeats, whether to run
+    the real model (``measure``: auto | always | never) and its size limit."""
+
+    model: ModelSpec
     batch_size: int = 8
     device: str = "cpu"
     warmup: int = 2
@@ -42,10 +42,10 @@ class ProfileSpec:
     seed: int = 0
 
 
-def build_meta(strategy: str, preset: str | None, overrides: dict[str, Any]):
+def build_meta(model: ModelSpec):
     """The model on the meta device (weights have shapes, no storage)."""
     with torch.device("meta"):
-        return variants.create(strategy, preset, **overrides)
+        return model.create()
 
 
 def param_counts(model: torch.nn.Module) -> dict[str, float]:
@@ -93,17 +93,16 @@ def check_measurable(spec: ProfileSpec, cfg: Any, params: float) -> None:
     from .validate import check_fits_memory
 
     images = spec.batch_size * 3 * cfg.image_size ** 2 * 4
-    check_fits_memory(f"measuring {spec.strategy} at batch {spec.batch_size} "
+    check_fits_memory(f"measuring {spec.model.strategy} at batch {spec.batch_size} "
                       f"({params:.3g} parameters)", 16 * params + images, spec.device)
 
 
 def profile(spec: ProfileSpec) -> dict[str, Any]:
     """Run both passes and return one Row (flat dict, stable column names)."""
     check_profile_spec(spec)  # a typo fails now, not after the meta pass
-    info = variants.get_strategy(spec.strategy)
-    meta = build_meta(spec.strategy, spec.preset, spec.overrides)
-    row: dict[str, Any] = {"strategy": spec.strategy, "family": info.family,
-                           "preset": spec.preset or ""}
+    meta = build_meta(spec.model)
+    row: dict[str, Any] = {"strategy": spec.model.strategy, "family": meta.family,
+                           "preset": spec.model.preset or ""}
     row.update({f"cfg.{k}": v for k, v in asdict(meta.cfg).items()})
     row["fusion_depth"] = meta.cfg.fusion_depth
     row.update(param_counts(meta))
@@ -142,7 +141,7 @@ def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
     device = torch.device(spec.device)
     check_device(device)
     torch.manual_seed(spec.seed)
-    model = variants.create(spec.strategy, spec.preset, **spec.overrides).to(device)
+    model = spec.model.create().to(device)
     model.eval()
     row: dict[str, Any] = {}
 

@@ -18,6 +18,7 @@ from typing import Any
 from .atomic_files import atomic_write
 from .errors import UserError
 from .lock import output_lock
+from .spec import ModelSpec
 from .study import StudySpec, objective_values, suggest
 from .train import TrainingDiverged
 from .train_config import TrainConfig
@@ -171,17 +172,14 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
 
 def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_eval
                ) -> dict[str, Any]:
-    from .experiment import prepare, run_experiment
-    from .profiling import ProfileSpec, profile
+    """Train and evaluate one trial (validation only: the test split stays unseen), with
+    the meta-device cost figures, as a sweep point is (``profile_and_train``)."""
+    from .experiment import prepare, profile_and_train
 
-    prepared = prepare(spec.strategy, spec.preset, overrides, spec.data)
-    row = profile(ProfileSpec(spec.strategy, spec.preset, prepared[0], measure="never"))
     cfg = TrainConfig.from_mapping({"progress": False, **train})
-    result = run_experiment(spec.strategy, spec.preset, prepared[0], cfg, spec.data, run_dir,
-                            on_eval=on_eval, eval_test=False, prepared=prepared,
-                            overwrite=True)  # trial numbers are unique: leftovers only
-    return {"gflops": row["gflops"], "params_trainable": row["params_trainable"],
-            "params_total": row["params_total"], **result}
+    run = prepare(ModelSpec(spec.strategy, spec.preset, overrides), spec.data)
+    return profile_and_train(run, cfg, run_dir, {"measure": "never"}, on_eval=on_eval,
+                             eval_test=False)
 
 
 def _should_start(study, target: int) -> bool:

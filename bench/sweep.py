@@ -35,8 +35,10 @@ from . import validate
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .lock import output_lock
+from .spec import ModelSpec
 from .stages import stage
 from .store import ResultStore, point_id
+from .train_config import TrainConfig
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
             "profile", "train", "data", "strategy"}
@@ -133,7 +135,7 @@ def _check_profile(profile: dict) -> None:
     from .profiling import ProfileSpec, check_profile_spec
 
     defaults = {"batch_size": 1, "repeats": 5, "warmup": 1}  # as _run_point uses them
-    check_profile_spec(ProfileSpec("", **{**defaults, **profile}))
+    check_profile_spec(ProfileSpec(ModelSpec(""), **{**defaults, **profile}))
 
 
 def _check_grid_size(grids: list[dict[str, list]], n_seeds: int, where: str) -> None:
@@ -167,8 +169,6 @@ def _grids(raw: dict, where: str) -> list[dict[str, list]]:
 
 
 def _check_train_keys(train: dict, where: str) -> None:
-    from .train_config import TrainConfig
-
     TrainConfig.from_mapping(train, where)
 
 
@@ -239,27 +239,19 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
 
 
 def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
-    """Profile the point; in train mode, profile the model as trained on the data (its
-    vocabulary, answer count and checkpoints), then train and evaluate it."""
-    from .profiling import ProfileSpec, profile
+    """Profile the point; in train mode, as trained on the data, then train and evaluate
+    it (``bench.experiment.profile_and_train``, as a study trial does)."""
+    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
+    model = ModelSpec(point.strategy, point.preset, point.overrides)
+    if spec.mode != "train":
+        from .profiling import ProfileSpec, profile
 
-    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile}
-    overrides, prepared = point.overrides, None
-    if spec.mode == "train":
-        from .experiment import prepare
+        start = time.perf_counter()
+        row = profile(ProfileSpec(model, **settings))
+        row["profile_s"] = time.perf_counter() - start
+        return row
+    from .experiment import prepare, profile_and_train
 
-        prepared = prepare(point.strategy, point.preset, point.overrides, spec.data)
-        overrides = prepared[0]
-    start = time.perf_counter()
-    row = profile(ProfileSpec(point.strategy, point.preset, overrides, seed=point.seed,
-                              **settings))
-    row["profile_s"] = time.perf_counter() - start
-    if spec.mode == "train":
-        from .experiment import run_experiment
-        from .train_config import TrainConfig
-
-        cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
-        row.update(run_experiment(point.strategy, point.preset, overrides, cfg, spec.data,
-                                  out_dir / "points" / spec.key(point), prepared=prepared,
-                                  overwrite=True))  # a killed point's files: start it over
-    return row
+    cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
+    return profile_and_train(prepare(model, spec.data), cfg,
+                             out_dir / "points" / spec.key(point), settings)

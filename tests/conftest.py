@@ -33,10 +33,11 @@ def small_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_run(small_data, tmp_path_factory):
     """A real 1-epoch concat-tiny run directory (run.json, vocabulary, checkpoint)."""
-    from bench.experiment import run_experiment
+    from bench.experiment import prepare, run_experiment
+    from bench.spec import ModelSpec
     from bench.train_config import TrainConfig
 
     out = tmp_path_factory.mktemp("run")
-    run_experiment("concat", "tiny", {}, TrainConfig(epochs=1, batch_size=32, progress=False),
-                   small_data, out)
+    run_experiment(prepare(ModelSpec("concat", "tiny"), small_data),
+                   TrainConfig(epochs=1, batch_size=32, progress=False), out)
     return out

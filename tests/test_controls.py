@@ -84,12 +84,12 @@ def test_cached_features_give_the_same_blind_scores_as_pixels(test_split):
 
 
 def test_a_trained_run_stores_per_question_scores_and_controls(small_data, tmp_path):
-    from bench.experiment import run_experiment
+    from bench.experiment import prepare, run_experiment
+    from bench.spec import ModelSpec
     from bench.train_config import TrainConfig
 
-    result = run_experiment("late_fusion", "tiny", {},
-                            TrainConfig(epochs=1, batch_size=32, progress=False),
-                            small_data, tmp_path)
+    result = run_experiment(prepare(ModelSpec("late_fusion", "tiny"), small_data),
+                            TrainConfig(epochs=1, batch_size=32, progress=False), tmp_path)
     scores = load_scores(tmp_path)
     assert set(scores) == {"question_id", "test_vqa_acc", "test_exact_match", "blind_vqa_acc"}
     assert 100 * sum(scores["test_vqa_acc"]) / len(scores["test_vqa_acc"]) == pytest.approx(

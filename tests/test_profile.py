@@ -7,12 +7,13 @@ import pytest
 import variants
 from bench.flops import count_flop_counter_mode, count_fvcore
 from bench.profiling import ProfileSpec, build_meta, profile
+from bench.spec import ModelSpec
 from tests.test_flops import block_macs
 
 
 @pytest.fixture(scope="module")
 def tiny_row():
-    return profile(ProfileSpec("concat", "tiny", batch_size=2, repeats=2, warmup=1))
+    return profile(ProfileSpec(ModelSpec("concat", "tiny"), batch_size=2, repeats=2, warmup=1))
 
 
 @pytest.mark.parametrize("info", variants.list_strategies(), ids=lambda i: i.name)
@@ -21,7 +22,7 @@ def test_counters_agree_within_2_percent_on_every_strategy(info):
     preset = "tiny" if info.family == "encoder-fusion" else "epalm-tiny"
     model = variants.create(info.name, preset).eval()
     fv = count_fvcore(model, model.dummy_batch(1))
-    meta = build_meta(info.name, preset, {})
+    meta = build_meta(ModelSpec(info.name, preset))
     fcm = count_flop_counter_mode(meta, meta.dummy_batch(1, "meta"))
     assert fv.total > 0 and abs(fv.total - fcm.total) <= 0.02 * fv.total, (fv.total, fcm.total)
     assert fv.uncounted_ops == [], fv.uncounted_ops
@@ -44,7 +45,8 @@ def test_concat_fusion_flops_match_the_block_formula(tiny_row):
 
 def test_params_and_trainable_fraction(tiny_row):
     model = variants.create("concat", "tiny", freeze_vision=True)
-    row = profile(ProfileSpec("concat", "tiny", {"freeze_vision": True}, measure="never"))
+    row = profile(ProfileSpec(ModelSpec("concat", "tiny", {"freeze_vision": True}),
+                              measure="never"))
     frozen = sum(p.numel() for p in model.image_encoder.parameters())
     assert row["params_total"] == tiny_row["params_total"]
     assert row["params_trainable"] == tiny_row["params_total"] - frozen
@@ -61,7 +63,7 @@ def test_memory_and_latency_are_measured(tiny_row):
 
 
 def test_large_config_profiles_on_meta_without_measuring():
-    row = profile(ProfileSpec("concat", overrides={"vision": "large", "image_size": 384,
-                                                   "depth": 32}))
+    row = profile(ProfileSpec(ModelSpec("concat", overrides={"vision": "large",
+                                                             "image_size": 384, "depth": 32})))
     assert row["measured"] is False and row["params_total"] > 400e6
     assert row["gflops_fcm"] > 100

@@ -28,8 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.profiling import ProfileSpec, profile, render_text
+    from bench.spec import ModelSpec
 
-    spec = ProfileSpec(args.strategy, args.preset, model_overrides(args), args.batch_size,
+    model = ModelSpec(args.strategy, args.preset, model_overrides(args))
+    spec = ProfileSpec(model, args.batch_size,
                        args.device, args.warmup, args.repeats, args.measure, args.max_params,
                        args.seed)
     row = profile(spec)

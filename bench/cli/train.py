@@ -26,13 +26,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.atomic_files import check_writable_dir
-    from bench.experiment import run_experiment
+    from bench.experiment import prepare, run_experiment
+    from bench.spec import ModelSpec
     from bench.table import print_table
 
     cfg = train_config(args)
     out = check_writable_dir(args.out or Path("runs") / "train" / args.strategy)
-    result = run_experiment(args.strategy, args.preset, model_overrides(args), cfg, args.data,
-                            out, resume=args.resume, overwrite=args.overwrite,
+    run_spec = prepare(ModelSpec(args.strategy, args.preset, model_overrides(args)), args.data)
+    result = run_experiment(run_spec, cfg, out, resume=args.resume, overwrite=args.overwrite,
                             use_cache=not args.no_cache)
     print_table([{"strategy": args.strategy, **result}])
     print(f"run directory: {out} (metrics.jsonl, checkpoints, result.json)")

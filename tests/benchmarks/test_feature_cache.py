@@ -17,6 +17,7 @@ import torch
 import variants
 from bench.cache import FeatureCache
 from bench.experiment import data_overrides, load_data
+from bench.spec import ModelSpec
 from bench.train import fit
 from bench.train_config import TrainConfig
 
@@ -38,7 +39,7 @@ def data_dir(tmp_path_factory):
 
 def epoch_seconds(setting: str, data_dir, cached: bool, tmp_path) -> float:
     strategy, preset, overrides = SETTINGS[setting]
-    data = load_data(strategy, preset, overrides, data_dir, splits=("train",))
+    data = load_data(ModelSpec(strategy, preset, overrides), data_dir, splits=("train",))
     overrides = {**overrides, **data_overrides(strategy, data)}
     torch.manual_seed(0)
     model = variants.create(strategy, preset, **overrides)

@@ -6,11 +6,12 @@ import resource
 import pytest
 
 from bench.profiling import ProfileSpec, profile
+from bench.spec import ModelSpec
 
 
 @pytest.mark.benchmark(group="profile-meta")
 def test_profile_pt_l_on_meta(benchmark):
-    spec = ProfileSpec("epalm_pt_l", "epalm-pt-l", measure="never")
+    spec = ProfileSpec(ModelSpec("epalm_pt_l", "epalm-pt-l"), measure="never")
     row = benchmark.pedantic(profile, args=(spec,), rounds=3, warmup_rounds=1)
     max_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     benchmark.extra_info.update(params=row["params_total"], gflops=row["gflops_fcm"],

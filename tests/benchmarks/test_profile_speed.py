@@ -6,13 +6,14 @@ import resource
 import pytest
 
 from bench.profiling import ProfileSpec, profile
+from bench.spec import ModelSpec
 
 LARGE = {"vision": "large", "image_size": 384, "depth": 32, "text": "large"}
 
 
 @pytest.mark.benchmark(group="profile-meta")
 def test_profile_large_config_on_meta(benchmark):
-    spec = ProfileSpec("concat", overrides=LARGE, measure="never")
+    spec = ProfileSpec(ModelSpec("concat", overrides=LARGE), measure="never")
     row = benchmark.pedantic(profile, args=(spec,), rounds=3, warmup_rounds=1)
     max_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     benchmark.extra_info.update(params=row["params_total"], gflops=row["gflops_fcm"],
