@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,12 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     if resume:
         resume_checkpoint(out_dir)  # no checkpoint: an error now, never a silent restart
     ddp = from_env(cfg.device, cfg.batch_size)
+    job = _FitJob(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
+                  stop_at_step, ddp)
     if ddp is None:
-        return _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval, resume,
-                    stop_at_step, ddp)
+        return _fit(job)
     try:
-        summary = _fit(model, train_set, collate, cfg, Path(out_dir), evaluate, on_eval,
-                       resume, stop_at_step, ddp)
+        summary = _fit(job)
     except BaseException:
         ddp.close(wait=False)  # a peer may be gone: do not wait for it
         raise
@@ -79,8 +79,26 @@ def fit(model: torch.nn.Module, train_set: Dataset, collate: Callable, cfg: Trai
     return summary
 
 
-def _fit(model, train_set, collate, cfg: TrainConfig, out: Path, evaluate, on_eval,
-         resume: bool, stop_at_step: int | None, ddp: DDPContext | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _FitJob:
+    """What one ``fit`` call trains, on what, and how it reports (``fit``'s arguments)."""
+
+    model: torch.nn.Module
+    train_set: Dataset
+    collate: Callable
+    cfg: TrainConfig
+    out: Path
+    evaluate: Callable | None
+    on_eval: Callable | None
+    resume: bool
+    stop_at_step: int | None
+    ddp: DDPContext | None
+
+
+def _fit(job: _FitJob) -> dict[str, Any]:
+    model, train_set, collate, cfg, out = job.model, job.train_set, job.collate, job.cfg, job.out
+    evaluate, on_eval, resume, stop_at_step, ddp = (job.evaluate, job.on_eval, job.resume,
+                                                    job.stop_at_step, job.ddp)
     main = ddp is None or ddp.main
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device) if ddp is None else ddp.device
