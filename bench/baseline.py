@@ -23,6 +23,7 @@ import variants
 
 from .errors import UserError
 from .flops import component_flops, count_flop_counter_mode
+from .profiling import build_meta, param_counts
 from .spec import ModelSpec
 
 PATH = Path(__file__).resolve().parent / "baselines" / "figures.csv"
@@ -40,7 +41,6 @@ def presets_for(family: str) -> list[str]:
 
 def figures(strategy: str, preset: str) -> dict[str, Any]:
     """One row: counts from a meta-device model (exact integers; no weights, no timing)."""
-    from .profiling import build_meta, param_counts
 
     model = build_meta(ModelSpec(strategy, preset))
     row: dict[str, Any] = {"strategy": strategy, "preset": preset,

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import torch
 
 from .atomic_files import atomic_write, atomic_write_json
+from .checkpoint import load_weights
+from .row import BEST_EPOCH, VAL_ACC
 
-METRIC = "val_vqa_acc"
+METRIC = VAL_ACC
 
 
 class BestWeights:
@@ -39,7 +42,6 @@ class BestWeights:
     @staticmethod
     def clear(out: str | Path) -> None:
         """Forget an earlier run's best (a fresh, not resumed, run in ``out``)."""
-        import shutil
 
         Path(out, "best.json").unlink(missing_ok=True)
         shutil.rmtree(Path(out) / "best", ignore_errors=True)
@@ -69,8 +71,7 @@ class BestWeights:
         path = self.dir / "model.safetensors"
         if not self.enabled or not path.is_file():
             return {}
-        from .checkpoint import load_weights
 
         load_weights(model, path)
-        return {"best_epoch": self.record.get("epoch"),
+        return {BEST_EPOCH: self.record.get("epoch"),
                 **{k: v for k, v in self.record.items() if k.startswith("val_")}}

@@ -10,8 +10,10 @@ temporary directory and is one ``UserError`` line.
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -168,8 +170,6 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
 def _load_trainer_state(path: Path) -> dict:
     """Optimizer/RNG state: tensors and numbers only (``weights_only=True`` refuses any other
     pickled object, so a tampered file cannot run code)."""
-    import pickle
-    import warnings
 
     try:
         with warnings.catch_warnings():

@@ -23,11 +23,12 @@ import torch
 from .atomic_files import atomic_write_json
 from .errors import UserError
 from .evaluate import predict, question_scores
+from .row import BLIND_ACC, IMAGE_RELIANCE, TEST_ACC, TEST_EXACT
 from .stats import derangement
 
 SCORES_FILE = "test_scores.json"
 BLIND_SEED = 0
-SCORE_KEYS = ("test_vqa_acc", "test_exact_match", "blind_vqa_acc")
+SCORE_KEYS = (TEST_ACC, TEST_EXACT, BLIND_ACC)
 
 
 def swap_images(dataset, seed: int = BLIND_SEED):
@@ -49,15 +50,15 @@ def evaluate_test(model, test_set, *, device="cpu", cache=None, seed: int = BLIN
         return question_scores(answers, dataset.examples)
 
     seen = scores(test_set)
-    per_question = {"question_id": seen["question_id"], "test_vqa_acc": seen["vqa_acc"],
-                    "test_exact_match": seen["exact_match"]}
-    figures = {"test_vqa_acc": 100 * _mean(seen["vqa_acc"]),
-               "test_exact_match": 100 * _mean(seen["exact_match"])}
+    per_question = {"question_id": seen["question_id"], TEST_ACC: seen["vqa_acc"],
+                    TEST_EXACT: seen["exact_match"]}
+    figures = {TEST_ACC: 100 * _mean(seen["vqa_acc"]),
+               TEST_EXACT: 100 * _mean(seen["exact_match"])}
     if len(test_set.image_paths) >= 2:  # one image cannot be swapped for another
         blind = scores(swap_images(test_set, seed))["vqa_acc"]
-        per_question["blind_vqa_acc"] = blind
-        figures["blind_vqa_acc"] = 100 * _mean(blind)
-        figures["image_reliance"] = figures["test_vqa_acc"] - figures["blind_vqa_acc"]
+        per_question[BLIND_ACC] = blind
+        figures[BLIND_ACC] = 100 * _mean(blind)
+        figures[IMAGE_RELIANCE] = figures[TEST_ACC] - figures[BLIND_ACC]
     return figures, per_question
 
 

@@ -7,6 +7,7 @@ accuracy in the project is produced the same way. The run directory holds ``run.
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -19,20 +20,28 @@ import variants
 
 from .atomic_files import atomic_write_json
 from .best import BestWeights
-from .checkpoint import check_resumable
+from .cache import FeatureCache
+from .checkpoint import check_resumable, latest_checkpoint, load_weights
+from .controls import evaluate_test, save_scores
+from .data.dataset import DEFAULT_ANSWER_LEN, load_vqa_data
 from .data.synthvqa import ensure_data
+from .data.tokenizer import answer_sep_id
 from .distributed import is_main_process, local_device
 from .errors import UserError
+from .evaluate import evaluate_vqa
 from .lock import output_lock
+from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
+from .profiling import ProfileSpec, build_meta, profile
+from .row import FEATURE_CACHE_S, PROFILE_S, TRAIN_STEPS, TRAIN_TIME
 from .run_dir import prepare_run_dir
 from .spec import ModelSpec, PreparedRun
 from .train import fit
 from .train_config import TrainConfig
+from .validate import check_fits_memory
 
 
 def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test")):
     """Tensorised splits shaped for this model's config (image size, text length)."""
-    from .data.dataset import DEFAULT_ANSWER_LEN, load_vqa_data
 
     cfg = model.config()
     lm = cfg.family == "frozen-lm"
@@ -44,7 +53,6 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
 
 def data_overrides(strategy: str, data) -> dict[str, Any]:
     """Config values the data decides: vocabulary sizes and the tokenizer's special ids."""
-    from .data.tokenizer import answer_sep_id
 
     tok = data.tokenizer
     values = {"text_vocab_size": len(tok), "num_answers": len(data.vocab),
@@ -57,7 +65,6 @@ def data_overrides(strategy: str, data) -> dict[str, Any]:
 def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
     """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on the
     built-in data (training them on first use)."""
-    from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
 
     cfg = model.config()
     paths = {}
@@ -82,8 +89,6 @@ def prepare(model: ModelSpec, data_dir: str | Path | None) -> PreparedRun:
 def check_trainable(model: ModelSpec, cfg: TrainConfig) -> None:
     """Refuse before allocating a model whose training state (fp32 weights; gradients and
     AdamW moments of the trainable ones) or input batch the device's memory cannot hold."""
-    from .profiling import build_meta
-    from .validate import check_fits_memory
 
     meta = build_meta(model)
     total = sum(p.numel() for p in meta.parameters())
@@ -119,11 +124,10 @@ def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | P
     """A trained sweep point or study trial, as one row: the profile of the model as trained
     on this data (its vocabulary and answer count), then training and evaluation. The run
     directory starts over (a killed point's or trial's leftovers)."""
-    from .profiling import ProfileSpec, profile
 
     start = time.perf_counter()
     row = profile(ProfileSpec(run.model, **{"seed": train_cfg.seed, **profile_settings}))
-    row["profile_s"] = time.perf_counter() - start
+    row[PROFILE_S] = time.perf_counter() - start
     row.update(run_experiment(run, train_cfg, out_dir, on_eval=on_eval, eval_test=eval_test,
                               overwrite=True))
     return row
@@ -154,7 +158,6 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     collate, eval_collate = train_set.collate, {}
     cache_s, caches = 0.0, {}
     if opts.use_cache and model.image_encoder_frozen():
-        from .cache import FeatureCache
 
         start = time.perf_counter()
         model.to(device)  # the encoder runs where training will (fit moves it too)
@@ -169,8 +172,6 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     best = BestWeights(out, enabled=main)
 
     def evaluate(m):
-        from .evaluate import evaluate_vqa
-
         metrics = evaluate_vqa(m, val_set, "val", device=device,
                                collate=eval_collate.get("val"))
         best.update(m, metrics)
@@ -178,13 +179,12 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
 
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
                   on_eval=opts.on_eval, resume=opts.resume)
-    result = {"train_steps": summary["steps"], "train_time_s": summary["train_time_s"],
-              "feature_cache": bool(eval_collate), "feature_cache_s": cache_s,
+    result = {TRAIN_STEPS: summary["steps"], TRAIN_TIME: summary["train_time_s"],
+              "feature_cache": bool(eval_collate), FEATURE_CACHE_S: cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})
     result.update(best.restore(model))  # test (and report) the best validation epoch
     if opts.eval_test:  # test accuracy, its blind control, per-question scores for the report
-        from .controls import evaluate_test, save_scores
 
         figures, per_question = evaluate_test(model, test_set, device=device,
                                               cache=caches.get("test"))
@@ -199,10 +199,7 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
 def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
                  ) -> dict[str, Any]:
     """Rebuild a trained run from its directory and score ``split``."""
-    import json
 
-    from .checkpoint import latest_checkpoint, load_weights
-    from .evaluate import evaluate_vqa
 
     run_dir = Path(run_dir)
     spec_path = run_dir / "run.json"

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from variants.interface import FusionModel
+from variants.interface import Batch, FusionModel
 
 # Elementwise / bookkeeping ops neither counter counts (memory-bound; listed, not hidden).
 ELEMENTWISE = {
@@ -83,8 +84,6 @@ class _TensorForward(nn.Module):
         self.model = model
 
     def forward(self, images, input_ids, attention_mask):
-        from variants.interface import Batch
-
         return self.model(Batch(images, input_ids, attention_mask)).logits
 
 
@@ -124,7 +123,6 @@ def count_fvcore(model: nn.Module, batch) -> FlopCount:
 
 def count_flop_counter_mode(model: nn.Module, batch) -> FlopCount:
     """``torch.utils.flop_counter.FlopCounterMode`` (dispatch level; works on meta tensors)."""
-    from torch.utils.flop_counter import FlopCounterMode
 
     custom = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as mode:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.profiler._memory_profiler import MemoryProfileTimeline
 
 
 @dataclass
@@ -76,8 +78,6 @@ def peak_memory(fn: Callable[[], object], module: torch.nn.Module, device: torch
         fn()
         _sync(device)
         return torch.cuda.max_memory_allocated(device), "cuda max_memory_allocated"
-    from torch.profiler import ProfilerActivity, profile
-    from torch.profiler._memory_profiler import MemoryProfileTimeline
 
     before = _resident_bytes(module)
     prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,

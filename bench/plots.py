@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .atomic_files import atomic_write  # noqa: E402
+from .row import GFLOPS, STRATEGY, TEST_ACC
 
 
 def save(fig, path: str | Path) -> Path:
@@ -63,36 +64,36 @@ def study_plots(study, metric_names: Sequence[str], out_dir: Path) -> list[Path]
 
 
 def scaling_plot(frame: pd.DataFrame, x: str, path: Path, title: str, xlabel: str,
-                 y: str = "gflops", ylabel: str = "forward GFLOPs per example") -> Path:
+                 y: str = GFLOPS, ylabel: str = "forward GFLOPs per example") -> Path:
     """One line per strategy: ``y`` against ``x`` (e.g. GFLOPs vs image size)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for strategy, group in frame.groupby("strategy", sort=True):
+    for strategy, group in frame.groupby(STRATEGY, sort=True):
         group = group.sort_values(x)
         ax.plot(group[x], group[y], marker="o", label=strategy)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(title="strategy", fontsize=8)
+    ax.legend(title=STRATEGY, fontsize=8)
     return save(fig, path)
 
 
-def pareto_plot(frame: pd.DataFrame, path: Path, acc: str = "test_vqa_acc",
+def pareto_plot(frame: pd.DataFrame, path: Path, acc: str = TEST_ACC,
                 floors: dict[str, float] | None = None) -> Path:
     """Accuracy vs GFLOPs, one point per strategy with its interval (columns ``{acc}_lo``
     and ``{acc}_hi`` when present) as an error bar, Pareto-optimal points joined; dataset
     floors (majority, question-only) as horizontal lines."""
-    frame = frame.dropna(subset=[acc, "gflops"]).sort_values("gflops")
+    frame = frame.dropna(subset=[acc, GFLOPS]).sort_values(GFLOPS)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    ax.scatter(frame["gflops"], frame[acc], color="tab:blue")
+    ax.scatter(frame[GFLOPS], frame[acc], color="tab:blue")
     lo, hi = f"{acc}_lo", f"{acc}_hi"
     bars = frame.dropna(subset=[lo, hi]) if lo in frame and hi in frame else frame.iloc[:0]
     if not bars.empty:  # rows without stored per-question scores get no bar
-        ax.errorbar(bars["gflops"], bars[acc], fmt="none", ecolor="tab:blue", alpha=0.6,
+        ax.errorbar(bars[GFLOPS], bars[acc], fmt="none", ecolor="tab:blue", alpha=0.6,
                     capsize=3, yerr=[bars[acc] - bars[lo], bars[hi] - bars[acc]],
                     label="95 % bootstrap interval")
     for _, row in frame.iterrows():
-        ax.annotate(row["strategy"], (row["gflops"], row[acc]), fontsize=8,
+        ax.annotate(row[STRATEGY], (row[GFLOPS], row[acc]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")
     best, front = -1.0, []
     for _, row in frame.iterrows():
@@ -100,7 +101,7 @@ def pareto_plot(frame: pd.DataFrame, path: Path, acc: str = "test_vqa_acc",
             best = row[acc]
             front.append(row)
     if front:
-        ax.plot([r["gflops"] for r in front], [r[acc] for r in front], color="tab:blue",
+        ax.plot([r[GFLOPS] for r in front], [r[acc] for r in front], color="tab:blue",
                 alpha=0.5, label="Pareto front")
     for (name, value), style in zip((floors or {}).items(), ("--", ":", "-.")):
         ax.axhline(value, linestyle=style, color="grey", label=f"{name} floor ({value:.1f} %)")

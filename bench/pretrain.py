@@ -23,9 +23,15 @@ from pathlib import Path
 
 import torch
 
+from variants.backbones import build_vit
+from variants.opt import build_opt
+
 from . import reference
 from .atomic_files import atomic_write_json, staged_directory
+from .data.loaders import load_examples
+from .data.tokenizer import load_tokenizer
 from .errors import UserError
+from .pretrain_vision import PretrainHeads, dense_targets, probe, scene_split
 from .schedule import set_lr
 from .stages import stage
 
@@ -94,9 +100,7 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     cores, and fresh clones on the built-in data load the shipped copy instead)."""
     from safetensors.torch import save_file
 
-    from variants.backbones import build_vit
 
-    from .pretrain_vision import PretrainHeads, dense_targets, probe, scene_split
 
     data_dir = Path(data_dir)
     key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
@@ -140,9 +144,7 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
 def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, seed: int = 0,
                   lr: float = 3e-3, max_len: int = 32, force: bool = False) -> Path:
     """Directory of the cached OPT (``save_pretrained`` + tokenizer), training it if missing."""
-    from variants.opt import build_opt
 
-    from .data.tokenizer import load_tokenizer
 
     data_dir = Path(data_dir)
     key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, max_len=max_len)
@@ -177,7 +179,6 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
 
 def _text_corpus(data_dir: Path, tok) -> list[str]:
     """Training-split captions and ``<s> question </a> answer </s>`` lines."""
-    from .data.loaders import load_examples
 
     bos, eos = tok.bos_token, tok.eos_token
     lines = [f"{bos} {ex.question} </a> {ex.answer} {eos}"

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.dataset import load_image, normalise
 from .data.scenes import COLORS, MAX_OBJECTS, SHAPES, SIZES
 
 ATTRIBUTES = {"color": tuple(COLORS), "shape": SHAPES, "size": SIZES}
@@ -34,7 +35,6 @@ PAIRS = [(c, s) for c in COLORS for s in SHAPES]
 def scene_split(data_dir: Path, split: str, image_size: int) -> tuple[list[dict], torch.Tensor]:
     """Scene records of one split (coordinates scaled to ``image_size``) and their
     normalised pixels [N, 3, S, S]."""
-    from .data.dataset import load_image, normalise
 
     scenes = json.loads((data_dir / "scenes.json").read_text())
     scale = image_size / scenes.get("image_size", image_size)

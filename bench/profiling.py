@@ -17,12 +17,30 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+from . import validate as v
 from .env import environment
 from .errors import UserError
-from .flops import FlopCount, component_flops, count_flop_counter_mode, count_fvcore
+from .flops import FlopCount, _fc_sdpa_cpu, component_flops, count_flop_counter_mode, count_fvcore
 from .measure import matmul_peak_flops, peak_memory, time_fn
+from .row import (
+    FLOPS_AGREE_PCT,
+    FUSION_DEPTH,
+    GFLOPS,
+    GFLOPS_FCM,
+    LATENCY,
+    LATENCY_IQR,
+    MEM_INFER,
+    MEM_TRAIN,
+    MFU,
+    PARAMS_TOTAL,
+    PARAMS_TRAINABLE,
+    THROUGHPUT,
+    TRAINABLE_PCT,
+)
 from .spec import ModelSpec
+from .validate import check_device, check_fits_memory
 
 MiB = 2**20
 
@@ -52,9 +70,9 @@ def param_counts(model: torch.nn.Module) -> dict[str, float]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     row: dict[str, float] = {
-        "params_total": total,
-        "params_trainable": trainable,
-        "trainable_pct": 100.0 * trainable / total if total else 0.0,
+        PARAMS_TOTAL: total,
+        PARAMS_TRAINABLE: trainable,
+        TRAINABLE_PCT: 100.0 * trainable / total if total else 0.0,
     }
     for role, counts in model.component_parameters().items():  # embedded modules moved
         row[f"params_{role}"] = counts["total"]
@@ -73,7 +91,6 @@ MEASURE = ("auto", "always", "never")
 
 def check_profile_spec(spec: ProfileSpec) -> None:
     """Types and ranges of the measurement settings (``UserError`` naming the field)."""
-    from . import validate as v
 
     try:
         v.count("batch_size", spec.batch_size, 1, v.MAX_BATCH)
@@ -90,7 +107,6 @@ def check_profile_spec(spec: ProfileSpec) -> None:
 def check_measurable(spec: ProfileSpec, cfg: Any, params: float) -> None:
     """Refuse, before allocating, a measured pass the device's memory cannot hold: fp32
     weights, gradients and AdamW's two moments, plus the input batch."""
-    from .validate import check_fits_memory
 
     images = spec.batch_size * 3 * cfg.image_size ** 2 * 4
     check_fits_memory(f"measuring {spec.model.strategy} at batch {spec.batch_size} "
@@ -104,19 +120,19 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
     row: dict[str, Any] = {"strategy": spec.model.strategy, "family": meta.family,
                            "preset": spec.model.preset or ""}
     row.update({f"cfg.{k}": v for k, v in asdict(meta.cfg).items()})
-    row["fusion_depth"] = meta.cfg.fusion_depth
+    row[FUSION_DEPTH] = meta.cfg.fusion_depth
     row.update(param_counts(meta))
 
     fcm = count_flop_counter_mode(meta, meta.dummy_batch(1, "meta"))
     row.update(flop_figures(meta, fcm, "fcm"))
-    row["gflops"] = row["gflops_fcm"]
+    row[GFLOPS] = row[GFLOPS_FCM]
     row.update(meta.profile_extras(_meta_counter))
 
     measure = spec.measure == "always" or (
-        spec.measure == "auto" and row["params_total"] <= spec.max_params)
+        spec.measure == "auto" and row[PARAMS_TOTAL] <= spec.max_params)
     row["measured"] = measure
     if measure:
-        check_measurable(spec, meta.cfg, row["params_total"])
+        check_measurable(spec, meta.cfg, row[PARAMS_TOTAL])
         row.update(_measure(spec, fcm))
     row["seed"] = spec.seed
     row.update(environment(spec.device))
@@ -125,9 +141,7 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
 
 def _meta_counter(fn) -> int:
     """Multiply-adds of ``fn()`` (FlopCounterMode, SDPA handled); for ``profile_extras``."""
-    from torch.utils.flop_counter import FlopCounterMode
 
-    from .flops import _fc_sdpa_cpu
 
     custom = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as mode:
@@ -136,8 +150,6 @@ def _meta_counter(fn) -> int:
 
 
 def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
-    from .validate import check_device
-
     device = torch.device(spec.device)
     check_device(device)
     torch.manual_seed(spec.seed)
@@ -147,8 +159,7 @@ def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
 
     fv = count_fvcore(model, model.dummy_batch(1, device))
     row.update(flop_figures(model, fv, "fvcore"))
-    row["gflops"] = row["gflops_fvcore"]
-    row["flops_agree_pct"] = 100.0 * abs(fv.total - fcm.total) / max(fv.total, 1)
+    row[FLOPS_AGREE_PCT] = 100.0 * abs(fv.total - fcm.total) / max(fv.total, 1)
     row["uncounted_ops"] = ",".join(fv.uncounted_ops)
     row["elementwise_ops"] = ",".join(fv.elementwise_ops)
 
@@ -159,25 +170,25 @@ def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
             return model(batch)
 
     mem, method = peak_memory(infer, model, device)
-    row["mem_infer_mib"] = mem / MiB
+    row[MEM_INFER] = mem / MiB
     row["mem_method"] = method
 
     timing = time_fn(infer, device, spec.warmup, spec.repeats)
     row.update({
         "batch_size": spec.batch_size,
-        "latency_ms": 1e3 * timing.median_s,
-        "latency_iqr_ms": 1e3 * timing.iqr_s,
+        LATENCY: 1e3 * timing.median_s,
+        LATENCY_IQR: 1e3 * timing.iqr_s,
         "latency_min_ms": 1e3 * timing.min_s,
         "repeats": timing.repeats,
-        "throughput_eps": spec.batch_size / timing.median_s,
+        THROUGHPUT: spec.batch_size / timing.median_s,
     })
     achieved = 2 * fv.total * spec.batch_size / timing.median_s  # FLOP/s, 2 per multiply-add
     peak = matmul_peak_flops(spec.device)
     row["achieved_gflops_per_s"] = achieved / 1e9
     row["peak_gflops_per_s"] = peak / 1e9
-    row["mfu_pct"] = 100.0 * achieved / peak
+    row[MFU] = 100.0 * achieved / peak
 
-    row["mem_train_mib"] = _train_step_memory(model, spec, device) / MiB
+    row[MEM_TRAIN] = _train_step_memory(model, spec, device) / MiB
     return row
 
 

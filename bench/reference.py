@@ -11,6 +11,7 @@ entry that fails the check is ignored with one warning line, and pretraining run
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -63,7 +64,6 @@ def fetch(target: Path, marker: str) -> bool:
 def ship(cached: Path, command: str, manifest: Path) -> Path:
     """Copy a complete cache entry into the package's reference directory with hashes and
     ``reference.json`` (the command that rebuilds it and the data manifest's hash)."""
-    import json
 
     dest = SHIPPED / cached.name
     with staged_directory(dest) as tmp:

@@ -11,6 +11,7 @@ reproduce the papers' accuracy orderings, FLOPs-scaling plots, environment.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,8 +19,14 @@ import pandas as pd
 
 from . import stages
 from .atomic_files import atomic_write_csv, atomic_write_json, check_writable_dir
+from .compare import compare
+from .controls import load_scores
+from .data.baselines import floors
+from .data.synthvqa import ensure_data
 from .errors import UserError
 from .report_plans import PLANS, SWEEPS_DIR
+from .report_render import render
+from .row import POINT_ID, TEST_ACC
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
@@ -34,7 +41,6 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     specs = [load_spec(_spec_path(name)) for name in PLANS[plan]]
     stages.reset()
     if not render_only:
-        from .data.synthvqa import ensure_data
 
         with stages.stage("data"):
             data_dir = ensure_data(data)
@@ -51,7 +57,6 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
         if ran:  # a rerun that only renders keeps the timing of the run that did the work
             timed = {"stages": stages.records(), "wall_s": time.perf_counter() - start}
             atomic_write_json(runs / "stages.json", timed)
-    from .report_render import render
 
     results = {spec.name: _rows(runs / spec.name) for spec in specs}
     if (runs / "jar_paper.csv").is_file():
@@ -67,8 +72,6 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
 
 
 def _read_json(path: Path) -> dict | None:
-    import json
-
     try:
         return json.loads(path.read_text()) if path.is_file() else None
     except ValueError:
@@ -90,13 +93,12 @@ def _rows(directory: Path) -> pd.DataFrame:
 def _point_scores(runs: Path, results: dict[str, pd.DataFrame]) -> dict[str, dict]:
     """Per-question test scores of every trained point that stored them, by point_id
     (a sweep keeps each point's run under ``<sweep>/points/<point_id>/``)."""
-    from .controls import load_scores
 
     out = {}
     for name, frame in results.items():
-        if "point_id" not in frame.columns or "test_vqa_acc" not in frame.columns:
+        if POINT_ID not in frame.columns or TEST_ACC not in frame.columns:
             continue
-        for pid in frame["point_id"].dropna():
+        for pid in frame[POINT_ID].dropna():
             stored = load_scores(runs / name / "points" / str(pid))
             if stored is not None:
                 out[str(pid)] = stored
@@ -108,9 +110,8 @@ def _store_floors(data_dir: Path, runs: Path) -> None:
     path = runs / "floors.csv"
     if path.is_file():
         return
-    from .data.baselines import floors
 
-    frame = pd.DataFrame([{"baseline": r["baseline"], "test_vqa_acc": 100 * r["accuracy"]}
+    frame = pd.DataFrame([{"baseline": r["baseline"], TEST_ACC: 100 * r["accuracy"]}
                           for r in floors(data_dir) if r["split"] == "test"])
     atomic_write_csv(path, frame)
 
@@ -120,7 +121,6 @@ def _store_jar_paper(runs: Path) -> None:
     path = runs / "jar_paper.csv"
     if path.is_file():
         return
-    from .compare import compare
 
     atomic_write_csv(path, pd.DataFrame(compare("jar-base")["rows"]))
 
@@ -130,6 +130,6 @@ def _read_floors(runs: Path) -> dict[str, float]:
     if not path.is_file():
         return {}
     frame = pd.read_csv(path)
-    return dict(zip(frame["baseline"], frame["test_vqa_acc"]))
+    return dict(zip(frame["baseline"], frame[TEST_ACC]))
 
 

@@ -16,13 +16,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .row import (
+    BLIND_ACC,
+    IMAGE_RELIANCE,
+    POINT_ID,
+    PRESET,
+    STRATEGY,
+    SWEEP,
+    TEST_ACC,
+    TEST_EXACT,
+    TRAIN_TIME,
+    VAL_ACC,
+    VAL_EXACT,
+)
 from .stats import Interval, bootstrap_mean, paired_difference
 
 BASELINE = "late_fusion"  # the bar every fusion strategy is compared against
 RELIANCE_FLAG = 5.0  # points: below this a model "does not use the image"
 NO_IMAGE = "does not use the image"
-SCORE_KEYS = ("test_vqa_acc", "test_exact_match", "blind_vqa_acc")
-MEAN_KEYS = SCORE_KEYS + ("val_vqa_acc", "val_exact_match", "image_reliance", "train_time_s")
+SCORE_KEYS = (TEST_ACC, TEST_EXACT, BLIND_ACC)
+MEAN_KEYS = SCORE_KEYS + (VAL_ACC, VAL_EXACT, IMAGE_RELIANCE, TRAIN_TIME)
 
 
 @dataclass
@@ -37,7 +50,7 @@ class Trained:
 
     @property
     def strategy(self) -> str:
-        return str(self.row["strategy"])
+        return str(self.row[STRATEGY])
 
 
 def group_columns(frame: pd.DataFrame) -> list[str]:
@@ -45,7 +58,7 @@ def group_columns(frame: pd.DataFrame) -> list[str]:
     and the resolved config (so a stale row of an edited preset is not taken for a seed)."""
     keys = sorted(c for c in frame.columns
                   if c.startswith(("grid.", "cfg.")) and c != "grid.seed")
-    return [c for c in ("sweep", "strategy", "preset") if c in frame.columns] + keys
+    return [c for c in (SWEEP, STRATEGY, PRESET) if c in frame.columns] + keys
 
 
 def merge_seeds(frame: pd.DataFrame, scores: dict[str, dict[str, list]]) -> list[Trained]:
@@ -60,10 +73,10 @@ def merge_seeds(frame: pd.DataFrame, scores: dict[str, dict[str, list]]) -> list
         for key in MEAN_KEYS:
             values = [r[key] for r in rows if _finite(r.get(key))]
             row[key] = float(np.mean(values)) if values else math.nan
-        accs = [r["test_vqa_acc"] for r in rows if _finite(r.get("test_vqa_acc"))]
+        accs = [r[TEST_ACC] for r in rows if _finite(r.get(TEST_ACC))]
         row["test_vqa_acc_std"] = float(np.std(accs, ddof=1)) if len(accs) > 1 else math.nan
-        trained = Trained(str(row.get("sweep", "")), row, len(rows))
-        stored = [scores[r["point_id"]] for r in rows if r.get("point_id") in scores]
+        trained = Trained(str(row.get(SWEEP, "")), row, len(rows))
+        stored = [scores[r[POINT_ID]] for r in rows if r.get(POINT_ID) in scores]
         if stored:
             trained.question_ids = list(stored[0]["question_id"])
             for key in SCORE_KEYS:
@@ -92,14 +105,14 @@ def _aligned(stored: dict[str, list], key: str, order: list) -> np.ndarray | Non
     return np.asarray([by_id[q] for q in order], dtype=np.float64)
 
 
-def interval(t: Trained, key: str = "test_vqa_acc") -> Interval | None:
+def interval(t: Trained, key: str = TEST_ACC) -> Interval | None:
     """Bootstrap interval (in %) of one accuracy of ``t``."""
     if key not in t.scores:
         return None
     return bootstrap_mean(t.scores[key]).scaled(100)
 
 
-def paired(a: Trained, b: Trained, key: str = "test_vqa_acc",
+def paired(a: Trained, b: Trained, key: str = TEST_ACC,
            key_b: str | None = None) -> Interval | None:
     """mean(a) - mean(b) in points with its paired bootstrap interval, on the questions
     both were scored on (None when either has no stored scores or they differ)."""
@@ -123,8 +136,8 @@ def accuracy_frame(trained: list[Trained], baseline: str = BASELINE) -> pd.DataF
     """The comparison's figures, one row per configuration: each accuracy with its
     interval, the paired difference to the best configuration and to ``baseline``, the
     blind control and image reliance, and the "does not use the image" flag."""
-    scored = [t for t in trained if "test_vqa_acc" in t.scores]
-    best = max(scored, key=lambda t: t.row["test_vqa_acc"], default=None)
+    scored = [t for t in trained if TEST_ACC in t.scores]
+    best = max(scored, key=lambda t: t.row[TEST_ACC], default=None)
     base = next((t for t in scored if t.strategy == baseline), None)
     records = []
     for t in trained:
@@ -134,15 +147,15 @@ def accuracy_frame(trained: list[Trained], baseline: str = BASELINE) -> pd.DataF
             ci = interval(t, key)
             if ci is not None:
                 _put(record, key, ci)
-        reliance = paired(t, t, "test_vqa_acc", "blind_vqa_acc")
+        reliance = paired(t, t, TEST_ACC, BLIND_ACC)
         if reliance is not None:
-            _put(record, "image_reliance", reliance)
+            _put(record, IMAGE_RELIANCE, reliance)
         vs_best = paired(t, best) if best is not None else None
         _put(record, "vs_best", vs_best)
         record["best"] = t is best
         record["tied_with_best"] = t is best or bool(vs_best and not vs_best.excludes_zero())
         _put(record, f"gap_to_{baseline}", paired(t, base) if base and t is not base else None)
-        low = _finite(record.get("image_reliance")) and record["image_reliance"] < RELIANCE_FLAG
+        low = _finite(record.get(IMAGE_RELIANCE)) and record[IMAGE_RELIANCE] < RELIANCE_FLAG
         record["note"] = NO_IMAGE if low else ""
         records.append(record)
     return pd.DataFrame(records)

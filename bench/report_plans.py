@@ -18,3 +18,12 @@ PLANS = {
               "token_scaling.yaml", "jar_table4_train.yaml",
               "epalm_variants.yaml"],
 }
+# The page's sections and the sweeps each renders (by sweep name). "orderings" reads every
+# trained sweep of the plan; the JAR FLOPs tables come from `compare` (no sweep).
+SECTIONS = {
+    "comparison": {"quick": ("strategies_quick", "frozen_lm_quick"),
+                   "paper": ("strategies_paper", "frozen_lm_paper")},
+    "epalm_variants": {"quick": ("epalm_variants",), "paper": ("epalm_variants",)},
+    "flops_scaling": {"quick": ("flops_scaling",), "paper": ("flops_scaling",)},
+    "token_scaling": {"quick": ("token_scaling",), "paper": ("token_scaling",)},
+}

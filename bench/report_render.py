@@ -10,17 +10,40 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic_files import atomic_write_csv, atomic_write_text
+from .paper_numbers import EPALM_VQA2
 from .plots import pareto_plot, scaling_plot
 from .report_accuracy import BASELINE, NO_IMAGE, RELIANCE_FLAG, accuracy_frame, merge_seeds
 from .report_orderings import orderings_frame
+from .report_plans import SECTIONS
+from .row import (
+    BLIND_ACC,
+    FAMILY,
+    FUSION_DEPTH,
+    GFLOPS,
+    IMAGE_RELIANCE,
+    LATENCY,
+    MEM_INFER,
+    MEM_TRAIN,
+    MFU,
+    PARAMS_TOTAL,
+    PARAMS_TRAINABLE,
+    PRESET,
+    STRATEGY,
+    TEST_ACC,
+    TEST_EXACT,
+    THROUGHPUT,
+    TRAIN_TIME,
+    TRAINABLE_PCT,
+)
+from .stages import table as stage_table
 from .table import format_table
 
-COMPARISON = [("strategy", "strategy"), ("family", "family"), ("preset", "preset"),
-              ("params_total", "params"), ("trainable_pct", "trainable %"),
-              ("gflops", "GFLOPs"), ("mem_infer_mib", "infer mem MiB"),
-              ("mem_train_mib", "train mem MiB"), ("latency_ms", "latency ms"),
-              ("throughput_eps", "examples/s"), ("mfu_pct", "MFU %"),
-              ("train_time_s", "train s")]
+COMPARISON = [(STRATEGY, "strategy"), (FAMILY, "family"), (PRESET, "preset"),
+              (PARAMS_TOTAL, "params"), (TRAINABLE_PCT, "trainable %"),
+              (GFLOPS, "GFLOPs"), (MEM_INFER, "infer mem MiB"),
+              (MEM_TRAIN, "train mem MiB"), (LATENCY, "latency ms"),
+              (THROUGHPUT, "examples/s"), (MFU, "MFU %"),
+              (TRAIN_TIME, "train s")]
 DEPTH_KEYS = ["grid.depth", "grid.fusion_layers", "grid.self_per_cross"]
 ENV = ["device_name", "threads", "python", "torch_version", "transformers_version",
        "timm_version", "fvcore_version", "optuna_version", "commit"]
@@ -55,20 +78,27 @@ def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
              + ("" if plan == "quick" else f" --plan {plan}") + "`; every figure "
              "below was measured by this harness on the machine named at the end.\n"]
     trained = merge_seeds(_trained_rows(results), scores or {})
-    shown = [t for t in trained if t.sweep.startswith(("strategies", "frozen_lm"))]
+    shown = [t for t in trained if t.sweep in SECTIONS["comparison"][plan]]
     parts += _comparison(accuracy_frame(shown), floors, out)
     parts += _jar_tables(results, out)
-    parts += _epalm_table(results, out)
+    parts += _epalm_table(_section(results, "epalm_variants", plan), out)
     parts += _orderings(trained, out)
-    parts += _scaling(results, out)
+    parts += _scaling(_section(results, "flops_scaling", plan),
+                      _section(results, "token_scaling", plan), out)
     parts += _environment(results, timing)
     atomic_write_text(out / "README.md", "\n".join(parts) + "\n")
     return out / "README.md"
 
 
+def _section(results: dict[str, pd.DataFrame], name: str, plan: str) -> pd.DataFrame | None:
+    """The rows of the sweeps that section ``name`` renders in ``plan`` (``SECTIONS``)."""
+    frames = [results[s] for s in SECTIONS[name][plan] if s in results]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def _trained_rows(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in results.values() if "test_vqa_acc" in f.columns
-              and f["test_vqa_acc"].notna().any()]
+    frames = [f for f in results.values() if TEST_ACC in f.columns
+              and f[TEST_ACC].notna().any()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -76,7 +106,7 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float], out: Path) -> lis
     lines = ["## Strategy comparison\n"]
     if frame.empty:
         return lines + ["No trained results yet (run `fusebench report`).\n"]
-    frame = frame.sort_values(["family", "test_vqa_acc"], ascending=[True, False])
+    frame = frame.sort_values([FAMILY, TEST_ACC], ascending=[True, False])
     atomic_write_csv(out / "comparison.csv", frame)
     floor_text = ", ".join(f"{k} {v:.2f} %" for k, v in floors.items()) or "not computed"
     lines += [f"Accuracy floors on the same test split: **{floor_text}** (no interval: the "
@@ -89,7 +119,7 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float], out: Path) -> lis
               "in comparison.csv. MFU: achieved FLOP/s over this machine's measured fp32 "
               "matmul peak.\n"]
     lines += accuracy_section(frame)
-    if frame["test_vqa_acc"].notna().any():
+    if frame[TEST_ACC].notna().any():
         pareto_plot(frame, out / "accuracy_vs_gflops.png", floors=floors)
         lines.append("![accuracy vs GFLOPs](accuracy_vs_gflops.png)\n")
     return lines
@@ -118,19 +148,19 @@ def accuracy_section(frame: pd.DataFrame) -> list[str]:
     gap = f"gap_to_{BASELINE}"
     rows = []
     for r in frame.to_dict("records"):
-        row = {"strategy": r["strategy"], "family": r["family"]}
+        row = {STRATEGY: r[STRATEGY], FAMILY: r[FAMILY]}
         if multi:
             std = r.get("test_vqa_acc_std")
             row["seeds"] = r["seeds"]
             row["test acc mean ± std"] = (f"{r['test_vqa_acc']:.1f} ± {std:.1f}"
                                           if _number(std) else "n/a")
-        row["test VQA acc % [95 % CI]"] = _ci(r, "test_vqa_acc")
+        row["test VQA acc % [95 % CI]"] = _ci(r, TEST_ACC)
         tied = "≈ best " if r["tied_with_best"] else ""
         row["vs best (points)"] = "best" if r["best"] else tied + _ci(r, "vs_best", signed=True)
         row[f"vs {BASELINE} (points)"] = _ci(r, gap, signed=True)
-        row["blind acc %"] = _ci(r, "blind_vqa_acc")
-        row["image reliance (points)"] = _ci(r, "image_reliance", signed=True)
-        row["exact match %"] = _ci(r, "test_exact_match")
+        row["blind acc %"] = _ci(r, BLIND_ACC)
+        row["image reliance (points)"] = _ci(r, IMAGE_RELIANCE, signed=True)
+        row["exact match %"] = _ci(r, TEST_EXACT)
         row["note"] = r.get("note") or ""
         rows.append(row)
     text = [
@@ -183,21 +213,18 @@ def _jar_tables(results: dict[str, pd.DataFrame], out: Path) -> list[str]:
     return lines
 
 
-def _epalm_table(results: dict[str, pd.DataFrame], out: Path) -> list[str]:
-    from .paper_numbers import EPALM_VQA2
-
-    frame = results.get("epalm_variants")
+def _epalm_table(frame: pd.DataFrame | None, out: Path) -> list[str]:
     lines = ["## eP-ALM (Shukor et al. 2023): variants and baselines\n"]
     if frame is None or frame.empty:
         return lines + ["Not computed.\n"]
     frame = frame.copy()
     frame["variant"] = [_varied_label(r) for r in frame.to_dict("records")]
     # an ablation (a knob off the variant's defaults) is not the row the paper published
-    ablated = frame["variant"] != frame["strategy"]
-    frame["paper_vqa2_acc"] = frame["strategy"].map(EPALM_VQA2).where(~ablated)
+    ablated = frame["variant"] != frame[STRATEGY]
+    frame["paper_vqa2_acc"] = frame[STRATEGY].map(EPALM_VQA2).where(~ablated)
     atomic_write_csv(out / "epalm_variants.csv", frame)
-    cols = [("variant", "strategy"), ("preset", "preset"), ("params_total", "params"),
-            ("params_trainable", "trainable"), ("trainable_pct", "trainable %"),
+    cols = [("variant", STRATEGY), (PRESET, PRESET), (PARAMS_TOTAL, "params"),
+            (PARAMS_TRAINABLE, "trainable"), (TRAINABLE_PCT, "trainable %"),
             ("gflops_per_prompt", "GFLOPs / prompt"),
             ("gflops_per_token", "GFLOPs / generated token"),
             ("paper_vqa2_acc", "paper VQAv2 acc %")]
@@ -214,27 +241,25 @@ def _varied_label(row: dict) -> str:
               for k, v in row.items()
               if k.startswith("grid.") and k not in ("grid.strategy", "grid.preset")
               and not (isinstance(v, float) and math.isnan(v))]
-    return row["strategy"] + (f" ({', '.join(varied)})" if varied else "")
+    return row[STRATEGY] + (f" ({', '.join(varied)})" if varied else "")
 
 
-def _scaling(results: dict[str, pd.DataFrame], out: Path) -> list[str]:
+def _scaling(frame: pd.DataFrame | None, tokens: pd.DataFrame | None, out: Path) -> list[str]:
     lines = ["## FLOPs scaling (JAR paper Figure 2)\n"]
-    frame = results.get("flops_scaling")
     if frame is None or frame.empty:
         return lines + ["Not computed.\n"]
     atomic_write_csv(out / "flops_scaling.csv", frame)
     axes = [("grid.image_size", "image_size", "image side (pixels)", "GFLOPs vs image size"),
-            ("fusion_depth", "fusion_depth", "fusion layers", "GFLOPs vs fusion depth"),
+            (FUSION_DEPTH, FUSION_DEPTH, "fusion layers", "GFLOPs vs fusion depth"),
             ("grid.width", "width", "fusion width D", "GFLOPs vs fusion width")]
     for column, name, xlabel, title in axes:
-        varying = DEPTH_KEYS if column == "fusion_depth" else [column]
+        varying = DEPTH_KEYS if column == FUSION_DEPTH else [column]
         subset = frame[frame.reindex(columns=varying).notna().any(axis=1)]
         if subset.empty:
             continue
         path = scaling_plot(subset, column, out / f"flops_vs_{name}.png",
                             f"{title} (jar-base backbones)", xlabel)
         lines.append(f"![{title}]({path.name})\n")
-    tokens = results.get("token_scaling")
     if tokens is not None and not tokens.empty:
         atomic_write_csv(out / "token_scaling.csv", tokens)
         path = scaling_plot(tokens, "grid.num_tokens", out / "flops_vs_tokens.png",
@@ -244,8 +269,6 @@ def _scaling(results: dict[str, pd.DataFrame], out: Path) -> list[str]:
 
 
 def _environment(results: dict[str, pd.DataFrame], timing: dict | None) -> list[str]:
-    from .stages import table
-
     rows = [f for f in results.values() if not f.empty and "device_name" in f]
     lines = ["## Environment\n"]
     if rows:
@@ -254,7 +277,7 @@ def _environment(results: dict[str, pd.DataFrame], timing: dict | None) -> list[
     if timing:
         lines.append(f"- report wall time (last run that trained or profiled): "
                      f"{timing['wall_s']:.0f} s, of which:\n")
-        lines += table(timing["stages"]) + [""]
+        lines += stage_table(timing["stages"]) + [""]
     lines.append(f"- rendered: {time.strftime('%Y-%m-%d %H:%M %Z')}")
     lines.append("- caption metrics (BLEU, METEOR, ROUGE-L, CIDEr) via pycocoevalcap; SPICE "
                  "is not computed (it downloads Stanford CoreNLP at run time).")

@@ -20,6 +20,7 @@ import pandas as pd
 from .atomic_files import atomic_write, atomic_write_json
 from .errors import UserError
 from .lock import file_lock
+from .row import POINT_ID
 
 
 def point_id(spec: dict[str, Any]) -> str:
@@ -60,14 +61,14 @@ class ResultStore:
         return list(self._rows)
 
     def done(self) -> set[str]:
-        return {row.get("point_id") for row in self._rows}
+        return {row.get(POINT_ID) for row in self._rows}
 
     def add(self, row: dict[str, Any]) -> None:
         row = {k: _clean(v) for k, v in row.items()}
         self.dir.mkdir(parents=True, exist_ok=True)
         with file_lock(self.lock_path):  # read-merge-write: other writers' rows survive
             rows = self._read()
-            self._rows = [r for r in rows if r.get("point_id") != row.get("point_id")]
+            self._rows = [r for r in rows if r.get(POINT_ID) != row.get(POINT_ID)]
             self._rows.append(row)
             self.flush()
 

@@ -35,13 +35,14 @@ import variants
 
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
+from .row import GFLOPS, PARAMS_TOTAL, PARAMS_TRAINABLE, VAL_ACC, VAL_EXACT
 from .train_config import TrainConfig
 from .validate import MAX_SEED, short
 
 MAX_TRIALS = 100_000
 
-METRICS = {"val_vqa_acc": "maximize", "val_exact_match": "maximize", "gflops": "minimize",
-           "params_trainable": "minimize", "params_total": "minimize"}
+METRICS = {VAL_ACC: "maximize", VAL_EXACT: "maximize", GFLOPS: "minimize",
+           PARAMS_TRAINABLE: "minimize", PARAMS_TOTAL: "minimize"}
 TOP_KEYS = {"name", "description", "strategy", "preset", "set", "objectives", "search_space",
             "train", "n_trials", "sampler", "pruner", "heartbeat", "data"}
 DIST_KEYS = {"categorical": {"type", "choices"}, "int": {"type", "low", "high", "step", "log"},
@@ -88,7 +89,7 @@ def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
         raise UserError(f"{where}: 'name' must not contain '/' or be '.' or '..' (it names "
                         "the default output directory)")
     objectives = []
-    for obj in raw.get("objectives") or [{"metric": "val_vqa_acc"}]:
+    for obj in raw.get("objectives") or [{"metric": VAL_ACC}]:
         metric = obj.get("metric") if isinstance(obj, dict) else None
         if metric not in METRICS:
             raise UserError(f"{where}: objective metric {metric!r}: not one of "

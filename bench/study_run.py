@@ -8,6 +8,7 @@ until ``n_trials`` have finished (COMPLETE or PRUNED, counted over every worker)
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
@@ -17,9 +18,13 @@ from typing import Any
 
 from .atomic_files import atomic_write
 from .errors import UserError
+from .experiment import prepare, profile_and_train
 from .lock import output_lock
+from .plots import study_plots
+from .row import GFLOPS, PARAMS_TRAINABLE, TEST_ACC, VAL_ACC
 from .spec import ModelSpec
 from .study import StudySpec, objective_values, suggest
+from .study_sampler import TrialSeededSampler
 from .train import TrainingDiverged
 from .train_config import TrainConfig
 
@@ -103,7 +108,6 @@ def _redacted(url: str) -> str:
 def _with_driver(url: str) -> str:
     """``postgresql://`` means psycopg (v3) to SQLAlchemy 2.1; the ``postgres`` extra installs
     psycopg2, so name it when psycopg is absent (an explicit ``+driver`` is kept)."""
-    import importlib.util
 
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgresql", "postgres") and \
@@ -117,7 +121,6 @@ def _sampler(spec: StudySpec):
     """The spec's sampler, seeded per trial (bench/study_sampler.py)."""
     import optuna
 
-    from .study_sampler import TrialSeededSampler
 
     kind, seed = spec.sampler.get("type", "tpe"), spec.sampler.get("seed", 0)
     samplers = {"tpe": lambda s: optuna.samplers.TPESampler(seed=s, multivariate=True),
@@ -149,9 +152,9 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
         trial.set_user_attr("overrides", overrides)
 
         def on_eval(epoch: int, metrics: dict) -> None:
-            if spec.multi or "val_vqa_acc" not in metrics:
+            if spec.multi or VAL_ACC not in metrics:
                 return
-            trial.report(metrics["val_vqa_acc"], epoch)
+            trial.report(metrics[VAL_ACC], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"val_vqa_acc {metrics['val_vqa_acc']:.2f} at epoch "
                                          f"{epoch} below the median of earlier trials")
@@ -159,7 +162,7 @@ def make_objective(spec: StudySpec, out_dir: Path, run_trial=None):
         try:
             result = (run_trial or _run_trial)(spec, overrides, train, out_dir / "trials" /
                                                f"{trial.number:04d}", on_eval)
-            for key in ("gflops", "params_trainable", "val_vqa_acc", "test_vqa_acc"):
+            for key in (GFLOPS, PARAMS_TRAINABLE, VAL_ACC, TEST_ACC):
                 if key in result:
                     trial.set_user_attr(key, result[key])
             return objective_values(result, spec)
@@ -174,7 +177,6 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
                ) -> dict[str, Any]:
     """Train and evaluate one trial (validation only: the test split stays unseen), with
     the meta-device cost figures, as a sweep point is (``profile_and_train``)."""
-    from .experiment import prepare, profile_and_train
 
     cfg = TrainConfig.from_mapping({"progress": False, **train})
     run = prepare(ModelSpec(spec.strategy, spec.preset, overrides), spec.data)
@@ -264,6 +266,5 @@ def write_outputs(study, spec: StudySpec, out_dir: Path) -> None:
     frame = study.trials_dataframe(attrs=("number", "state", "values", "params", "user_attrs",
                                           "duration", "datetime_start"))
     atomic_write(out_dir / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    from .plots import study_plots
 
     study_plots(study, [m for m, _ in spec.objectives], out_dir)

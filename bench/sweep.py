@@ -25,7 +25,7 @@ import contextlib
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,10 @@ import variants
 from . import validate
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
+from .experiment import prepare, profile_and_train
 from .lock import output_lock
+from .profiling import ProfileSpec, check_profile_spec, profile
+from .row import PROFILE_S
 from .spec import ModelSpec
 from .stages import stage
 from .store import ResultStore, point_id
@@ -69,7 +72,6 @@ class SweepSpec:
     def key(self, point: Point) -> str:
         """The point's identity: its *resolved* config (so an edited preset or default is a
         new point, never a stale skip), seed, and how it is measured and trained."""
-        from dataclasses import asdict
 
         cfg = variants.resolve_config(point.strategy, point.preset, point.overrides)
         spec = {"mode": self.mode, "strategy": point.strategy, "config": asdict(cfg),
@@ -132,8 +134,6 @@ def _in(where: str, check, *args) -> None:
 
 
 def _check_profile(profile: dict) -> None:
-    from .profiling import ProfileSpec, check_profile_spec
-
     defaults = {"batch_size": 1, "repeats": 5, "warmup": 1}  # as _run_point uses them
     check_profile_spec(ProfileSpec(ModelSpec(""), **{**defaults, **profile}))
 
@@ -244,13 +244,11 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
     model = ModelSpec(point.strategy, point.preset, point.overrides)
     if spec.mode != "train":
-        from .profiling import ProfileSpec, profile
 
         start = time.perf_counter()
         row = profile(ProfileSpec(model, **settings))
-        row["profile_s"] = time.perf_counter() - start
+        row[PROFILE_S] = time.perf_counter() - start
         return row
-    from .experiment import prepare, profile_and_train
 
     cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
     return profile_and_train(prepare(model, spec.data), cfg,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from variants.config import coerce
+
 from .errors import UserError
 
 
@@ -34,8 +36,6 @@ class TrainConfig:
     @classmethod
     def from_mapping(cls, values: dict[str, Any], where: str = "train") -> TrainConfig:
         """A validated config from YAML or CLI values (typed by the fields; one clear error)."""
-        from variants.config import coerce
-
         valid = {f.name for f in fields(cls)}
         bad = sorted(set(values) - valid)
         if bad:
@@ -51,7 +51,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Every field typed, finite and in range (``bench.validate``): nan, inf, negative
         decay, ratios outside [0, 1] and counts that would run for ever are refused."""
-        from . import validate as v
+        from . import validate as v  # noqa: PLC0415  (imports torch; this module must not)
 
         v.count("epochs", self.epochs, 1, v.MAX_EPOCHS)
         v.count("batch_size", self.batch_size, 1, v.MAX_BATCH)

@@ -8,6 +8,8 @@ Everything builds on the meta device for FLOP counting without memory.
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,6 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
     (position embeddings are resampled to ``image_size`` by timm's checkpoint filter).
     ``stem``: ``patch`` (a linear patch embedding) or ``conv`` (``conv_stem`` + timm's
     ``HybridEmbed``: same token grid, [CLS] and blocks)."""
-    from functools import partial
 
     from timm.layers import HybridEmbed
     from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
@@ -176,7 +177,6 @@ def check_bert_config(path: Path) -> None:
 def check_config_json(path: Path, limits: dict[str, int], what: str) -> None:
     """A backbone's config.json: a JSON object whose sizes are positive integers within
     ``limits`` (``hidden_size: 100000`` would try tens of GB before any other check)."""
-    import json
 
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

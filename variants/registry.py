@@ -8,6 +8,7 @@ A preset is a named bundle of config overrides usable with any strategy of its f
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +48,6 @@ BUILTIN_MODULES = ("concat", "cotok", "cross_attn", "epalm", "epalm_baselines", 
 
 def load_builtin() -> None:
     """Register every built-in strategy and preset (idempotent)."""
-    import importlib
-
     for name in BUILTIN_MODULES:
         importlib.import_module(f"{__package__}.{name}")
 
@@ -117,7 +116,7 @@ def resolve_config(name: str, preset: str | None = None, overrides: dict | None 
 def build(name: str, cfg: Any):
     """Build strategy ``name`` from a resolved config (see ``resolve_config``); backbone
     checkpoints' config.json files are validated first (``check_backbone_paths``)."""
-    from .backbones import check_backbone_paths
+    from .backbones import check_backbone_paths  # noqa: PLC0415  (torch, timm: keep lookups light)
 
     check_backbone_paths(cfg)
     model = get_strategy(name).builder(cfg)

@@ -6,12 +6,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-SUMMARY = ["strategy", "preset", "params_total", "trainable_pct", "gflops", "mem_infer_mib",
-           "latency_ms", "val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "image_reliance"]
+from bench.row import (
+    BLIND_ACC,
+    GFLOPS,
+    IMAGE_RELIANCE,
+    LATENCY,
+    MEM_INFER,
+    PARAMS_TOTAL,
+    PRESET,
+    SEED,
+    STRATEGY,
+    SWEEP,
+    TEST_ACC,
+    TRAINABLE_PCT,
+    VAL_ACC,
+)
+
+SUMMARY = [STRATEGY, PRESET, PARAMS_TOTAL, TRAINABLE_PCT, GFLOPS, MEM_INFER,
+           LATENCY, VAL_ACC, TEST_ACC, BLIND_ACC, IMAGE_RELIANCE]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="run a YAML sweep (skips points already done)")
+    p = sub.add_parser(SWEEP, help="run a YAML sweep (skips points already done)")
     p.add_argument("spec", help="sweep YAML (see sweeps/)")
     p.add_argument("--out", help="results directory (default: runs/sweeps/<name>)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the points")
@@ -29,14 +45,14 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable_dir(args.out or Path("runs") / "sweeps" / spec.name)
     if args.dry_run:
         print(f"{spec.name}: {len(spec.points)} points ({spec.mode})")
-        print_table([{"strategy": p.strategy, "preset": p.preset or "", "seed": p.seed,
+        print_table([{STRATEGY: p.strategy, PRESET: p.preset or "", SEED: p.seed,
                       **p.varied} for p in spec.points])
         return 0
     before = len(spec.points) - len({spec.key(p) for p in spec.points} - ResultStore(out).done())
     store = run_sweep(spec, out, progress=not args.quiet)
-    rows = [r for r in store.rows if r.get("sweep") == spec.name]
+    rows = [r for r in store.rows if r.get(SWEEP) == spec.name]
     varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
-    print_table(rows, [c for c in ["strategy", *varied, *SUMMARY[1:]]
+    print_table(rows, [c for c in [STRATEGY, *varied, *SUMMARY[1:]]
                        if any(c in r for r in rows)])
     print(f"{spec.name}: {len(spec.points)} points, {before} already done, "
           f"results in {out}/results.csv and results.json")

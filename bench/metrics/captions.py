@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
+from bench.data.loaders import load_examples, read_json
 from bench.errors import UserError
 
 SPICE_NOTE = "not computed (needs Stanford CoreNLP download)"
@@ -78,7 +79,6 @@ def score_prediction_file(predictions: str | Path, data_dir: str | Path,
                           split: str = "test") -> dict[str, float]:
     """Caption metrics of a COCO-format predictions file (``[{image_id, caption}]``) against
     the reference captions of ``split`` in ``data_dir``; bad files are one-line errors."""
-    from bench.data.loaders import load_examples, read_json
 
     refs: dict = {}
     for ex in load_examples(data_dir, split, task="caption"):
