@@ -158,7 +158,6 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     collate, eval_collate = train_set.collate, {}
     cache_s, caches = 0.0, {}
     if opts.use_cache and model.image_encoder_frozen():
-
         start = time.perf_counter()
         model.to(device)  # the encoder runs where training will (fit moves it too)
         caches = {s: FeatureCache(model, data.splits[s], device=device)

@@ -41,7 +41,6 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     specs = [load_spec(_spec_path(name)) for name in PLANS[plan]]
     stages.reset()
     if not render_only:
-
         with stages.stage("data"):
             data_dir = ensure_data(data)
         ran = 0

@@ -244,7 +244,6 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
     model = ModelSpec(point.strategy, point.preset, point.overrides)
     if spec.mode != "train":
-
         start = time.perf_counter()
         row = profile(ProfileSpec(model, **settings))
         row[PROFILE_S] = time.perf_counter() - start
