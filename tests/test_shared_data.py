@@ -1,0 +1,61 @@
+"""What sweep points share within one process: loaded data and frozen image features."""
+
+import os
+import time
+
+import pytest
+import torch
+
+import variants
+from bench import cache
+from bench.data.dataset import load_vqa_data
+from bench.experiment import load_data
+from bench.spec import ModelSpec
+
+
+@pytest.fixture(scope="module")
+def split(small_data):
+    return load_vqa_data(small_data, image_size=64, text_len=16).splits["train"]
+
+
+def _frozen_concat(split, seed: int):
+    torch.manual_seed(seed)
+    return variants.create("concat", "tiny", freeze_vision=True,
+                           num_answers=len(split.vocab), text_vocab_size=len(split.tokenizer))
+
+
+def test_a_second_model_with_the_same_frozen_encoder_reuses_the_features(split):
+    first = _frozen_concat(split, 0)
+    other_fusion = _frozen_concat(split, 0)
+    other_fusion.fusion.apply(lambda m: torch.nn.init.zeros_(m.weight)
+                              if isinstance(m, torch.nn.Linear) else None)
+    built, reused = cache.shared(first, split, batch_size=8)
+    again, reused_again = cache.shared(other_fusion, split, batch_size=8)
+    assert again is built and reused_again and not reused
+    fresh = cache.FeatureCache(first, split, batch_size=8)
+    assert fresh.features.keys() == built.features.keys()
+    assert all(torch.equal(fresh.features[k], built.features[k]) for k in fresh.features)
+
+
+def test_another_encoder_or_split_computes_its_own(split, small_data):
+    built, _ = cache.shared(_frozen_concat(split, 0), split, batch_size=8)
+    other, reused = cache.shared(_frozen_concat(split, 1), split, batch_size=8)  # new weights
+    assert not reused and other is not built
+    val = load_vqa_data(small_data, image_size=64, text_len=16).splits["val"]
+    on_val, reused = cache.shared(_frozen_concat(split, 0), val, batch_size=8)
+    assert not reused and on_val.dataset is val
+
+
+def test_loaded_data_is_shared_until_a_file_changes(small_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    spec = ModelSpec("concat", "tiny")
+    first = load_data(spec, data)
+    assert load_data(spec, data) is first
+    assert load_data(ModelSpec("epalm", "epalm-tiny"), data) is not first  # other layout
+    annotations = next(data.glob("*train_annotations.json"))
+    stamp = time.time() + 5
+    os.utime(annotations, (stamp, stamp))  # the files changed: load again
+    assert load_data(spec, data) is not first
