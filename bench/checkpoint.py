@@ -74,7 +74,8 @@ def _write_checkpoint(tmp: Path, model, optimizer, state: dict) -> None:
     except SafetensorError as e:  # safetensors reports a failed write (ENOSPC) this way
         raise OSError(str(e)) from None
     trainer = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-               "step": state["step"], "elapsed_s": state["elapsed_s"]}
+               "step": state["step"], "elapsed_s": state["elapsed_s"],
+               "step_s": state.get("step_s", 0.0)}
     if torch.cuda.is_available():
         trainer["cuda_rng"] = torch.cuda.get_rng_state_all()
     try:
@@ -209,4 +210,4 @@ def load_checkpoint(out: Path, model, optimizer) -> dict:
     if "cuda_rng" in trainer and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(trainer["cuda_rng"])
     return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer.get("elapsed_s", 0.0),
-            "last_eval": last_eval}
+            "step_s": trainer.get("step_s", 0.0), "last_eval": last_eval}

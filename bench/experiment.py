@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -34,7 +35,15 @@ from .evaluate import evaluate_vqa
 from .lock import output_lock
 from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
 from .profiling import ProfileSpec, build_meta, profile
-from .row import FEATURE_CACHE_S, PROFILE_S, TRAIN_STEPS, TRAIN_TIME
+from .row import (
+    FEATURE_CACHE_S,
+    GFLOPS_FCM,
+    PROFILE_S,
+    TRAIN_MFU,
+    TRAIN_STEP_S,
+    TRAIN_STEPS,
+    TRAIN_TIME,
+)
 from .run_dir import prepare_run_dir
 from .spec import ModelSpec, PreparedRun
 from .train import fit
@@ -151,7 +160,23 @@ def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | P
     row[PROFILE_S] = time.perf_counter() - start
     row.update(run_experiment(run, train_cfg, out_dir, on_eval=on_eval, eval_test=eval_test,
                               overwrite=True))
+    row[TRAIN_MFU] = training_mfu(row, train_cfg)
     return row
+
+
+def training_mfu(row: dict[str, Any], cfg: TrainConfig) -> float:
+    """``train_mfu_pct`` of a profiled and trained row (``bench.row``); NaN without a
+    measured matmul peak or step time."""
+    peak, seconds = row.get("peak_gflops_per_s"), row.get(TRAIN_STEP_S)
+    if not peak or not seconds:
+        return math.nan
+    executed = row[GFLOPS_FCM]
+    if row.get("feature_cache"):  # the image encoder did not run in training
+        executed -= row.get("gflops_fcm_image_encoder", 0.0)
+    examples = min(row[TRAIN_STEPS] * cfg.batch_size * cfg.accum_steps,
+                   row["train_examples"] * cfg.epochs)
+    flops = 2 * 3 * executed * 1e9 * examples  # 2 FLOPs per multiply-add, 3 passes
+    return 100.0 * flops / seconds / (peak * 1e9)
 
 
 @dataclass(frozen=True)
@@ -200,6 +225,7 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
                   on_eval=opts.on_eval, resume=opts.resume)
     result = {TRAIN_STEPS: summary["steps"], TRAIN_TIME: summary["train_time_s"],
+              TRAIN_STEP_S: summary["step_time_s"],
               "feature_cache": bool(eval_collate), FEATURE_CACHE_S: cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})

@@ -32,6 +32,7 @@ from .row import (
     TEST_ACC,
     TEST_EXACT,
     THROUGHPUT,
+    TRAIN_MFU,
     TRAIN_TIME,
     TRAINABLE_PCT,
 )
@@ -42,8 +43,8 @@ COMPARISON = [(STRATEGY, "strategy"), (FAMILY, "family"), (PRESET, "preset"),
               (PARAMS_TOTAL, "params"), (TRAINABLE_PCT, "trainable %"),
               (GFLOPS, "GFLOPs"), (MEM_INFER, "infer mem MiB"),
               (MEM_TRAIN, "train mem MiB"), (LATENCY, "latency ms"),
-              (THROUGHPUT, "examples/s"), (MFU, "MFU %"),
-              (TRAIN_TIME, "train s")]
+              (THROUGHPUT, "examples/s"), (MFU, "infer MFU %"),
+              (TRAIN_MFU, "train MFU %"), (TRAIN_TIME, "train s")]
 DEPTH_KEYS = ["grid.depth", "grid.fusion_layers", "grid.self_per_cross"]
 ENV = ["device_name", "threads", "python", "torch_version", "transformers_version",
        "timm_version", "fvcore_version", "optuna_version", "commit"]
@@ -117,7 +118,10 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float], out: Path) -> lis
               "against FlopCounterMode. Memory: peak live tensor bytes (inference; one "
               "training step with AdamW). Latency: median over repeats at the batch size "
               "in comparison.csv. MFU: achieved FLOP/s over this machine's measured fp32 "
-              "matmul peak.\n"]
+              "matmul peak, for inference (the latency batch) and for training (3 x the "
+              "forward FLOPs of what runs in a training step, over the time inside "
+              "optimizer steps; the cached image encoder excluded). train s: wall time of "
+              "training with the per-epoch validation.\n"]
     lines += accuracy_section(frame)
     if frame[TEST_ACC].notna().any():
         pareto_plot(frame, out / "accuracy_vs_gflops.png", floors=floors)

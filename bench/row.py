@@ -40,7 +40,8 @@ LATENCY, LATENCY_IQR = "latency_ms", "latency_iqr_ms"
 THROUGHPUT, MFU = "throughput_eps", "mfu_pct"
 PROFILE_S = "profile_s"
 # training and accuracy (bench.experiment, bench.controls)
-TRAIN_STEPS, TRAIN_TIME = "train_steps", "train_time_s"
+TRAIN_STEPS, TRAIN_TIME, TRAIN_STEP_S = "train_steps", "train_time_s", "train_step_s"
+TRAIN_MFU = "train_mfu_pct"
 FEATURE_CACHE_S = "feature_cache_s"
 VAL_ACC, VAL_EXACT = "val_vqa_acc", "val_exact_match"
 BEST_EPOCH = "best_epoch"
@@ -75,6 +76,12 @@ COLUMNS = {c.name: c for c in (
     Column(PROFILE_S, "s", "sweep", "wall time of the profile"),
     Column(TRAIN_STEPS, "steps", "experiment", "optimizer steps"),
     Column(TRAIN_TIME, "s", "experiment", "wall time of training, evaluation included"),
+    Column(TRAIN_STEP_S, "s", "experiment", "time inside optimizer steps (forward, backward, "
+           "update), without evaluation and batch collation"),
+    Column(TRAIN_MFU, "%", "experiment", "training FLOP/s over the measured fp32 matmul peak: "
+           "3 x forward FLOPs (forward + backward) of what runs in training (the image encoder "
+           "not when its features are cached) x examples / train_step_s; an upper bound for "
+           "frozen layers, whose weight gradients are skipped"),
     Column(FEATURE_CACHE_S, "s", "experiment", "computing the frozen image features once"),
     Column(VAL_ACC, "%", "experiment", "official VQA v2 accuracy, best validation epoch"),
     Column(VAL_EXACT, "%", "experiment", "strict exact match (eP-ALM's metric), validation"),

@@ -108,7 +108,7 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "last_eval": {}}
+    state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "step_s": 0.0, "last_eval": {}}
     if resume:
         state = load_checkpoint(out, model, optimizer)
     else:
@@ -129,8 +129,10 @@ def _fit(job: _FitJob) -> dict[str, Any]:
         for micro_batches in _chunks(batches, cfg.accum_steps):
             lr = set_lr(optimizer, state["step"], total, cfg.warmup_steps, cfg.min_lr_ratio,
                         cfg.warmup_start_ratio)
+            step_start = time.perf_counter()
             loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
                          device, use_amp, cfg.grad_clip, ddp)
+            state["step_s"] += time.perf_counter() - step_start
             if ddp is not None:  # every rank sees the global loss (and diverges together)
                 loss = ddp.mean(loss)
             if not math.isfinite(loss):
@@ -159,13 +161,20 @@ def _fit(job: _FitJob) -> dict[str, Any]:
                 if main:
                     save_checkpoint(out, model, optimizer, state)
                 bar.close()
-                return {"steps": state["step"], "train_time_s": state["elapsed_s"],
-                        "interrupted": True, **state["last_eval"]}
+                return {**_summary(state), "interrupted": True}
             if state["step"] >= total or epoch_end:
                 break
     bar.close()
     state["elapsed_s"] = time.perf_counter() - start
-    return {"steps": state["step"], "train_time_s": state["elapsed_s"], **state["last_eval"]}
+    return _summary(state)
+
+
+def _summary(state: dict) -> dict[str, Any]:
+    """steps; train_time_s (wall, evaluations included); step_time_s (inside optimizer
+    steps: forward, backward, clipping, update of collated batches); the last evaluation's
+    metrics."""
+    return {"steps": state["step"], "train_time_s": state["elapsed_s"],
+            "step_time_s": state["step_s"], **state["last_eval"]}
 
 
 def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad_clip: float,

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from bench.checkpoint import latest_checkpoint
 from tests.helpers import run_cli
 
-TIMING = {"train_time_s", "feature_cache_s"}
+TIMING = {"train_time_s", "train_step_s", "feature_cache_s"}
 
 
 @pytest.mark.slow

@@ -89,3 +89,19 @@ def test_frozen_weights_stay_bit_identical(dataset, tmp_path):
     fit(model, dataset, collate, CFG, tmp_path)
     for k, v in model.image_encoder.state_dict().items():
         assert torch.equal(before[k], v), k
+
+
+def test_training_mfu_counts_three_passes_of_what_runs_in_a_step():
+    import math
+
+    from bench.experiment import training_mfu
+
+    cfg = TrainConfig(epochs=2, batch_size=10)
+    row = {"peak_gflops_per_s": 100.0, "train_step_s": 2.0, "gflops_fcm": 0.5,
+           "gflops_fcm_image_encoder": 0.3, "feature_cache": True, "train_steps": 10,
+           "train_examples": 45}
+    # 90 examples (2 epochs of 45, the last batches short), 0.2 GMAC each without the
+    # cached encoder: 2 * 3 * 0.2e9 * 90 FLOPs in 2 s = 54 GFLOP/s of a 100 GFLOP/s peak
+    assert training_mfu(row, cfg) == pytest.approx(54.0)
+    assert training_mfu({**row, "feature_cache": False}, cfg) == pytest.approx(135.0)
+    assert math.isnan(training_mfu({**row, "peak_gflops_per_s": None}, cfg))
