@@ -114,8 +114,9 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float], out: Path) -> lis
               "floors' per-question scores are not stored). An accuracy is only as good as "
               "its margin over these.\n",
               md_table(frame, COMPARISON), "",
-              "GFLOPs: forward, per example, one multiply-add = one FLOP (fvcore), checked "
-              "against FlopCounterMode. Memory: peak live tensor bytes (inference; one "
+              "GFLOPs: forward, per example, one multiply-add = one FLOP (fvcore's convention), "
+              "counted by FlopCounterMode and checked against fvcore (flops_agree_pct in "
+              "comparison.csv). Memory: peak live tensor bytes (inference; one "
               "training step with AdamW). Latency: median over repeats at the batch size "
               "in comparison.csv. MFU: achieved FLOP/s over this machine's measured fp32 "
               "matmul peak, for inference (the latency batch) and for training (3 x the "

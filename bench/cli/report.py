@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run what is missing and write the comparison report")
     p.add_argument("--plan", "--preset", dest="plan", choices=sorted(PLANS), default="quick",
                    help="the report's plan. quick: every strategy at CPU scale, 1 seed; measured "
-                   "32 min wall from a fresh clone on 2 CPU cores (AMD EPYC; the "
+                   "30 min wall (1783 s) from a fresh clone on 2 CPU cores (AMD EPYC; the "
                    "environment section of the page breaks it down). paper: the same "
                    "strategies for 3 seeds with 3x (encoder-fusion) and 5x (frozen-LM) the "
                    "epochs, plus the JAR Table 4 ablations trained: roughly 8 h on 2 CPU "
