@@ -25,7 +25,7 @@ from . import cache as feature_cache
 from .atomic_files import atomic_write_json
 from .best import BestWeights
 from .checkpoint import check_resumable, latest_checkpoint, load_weights
-from .controls import evaluate_test, save_scores
+from .controls import evaluate_test, save_scores, swap_images
 from .data.dataset import DEFAULT_ANSWER_LEN, load_vqa_data
 from .data.synthvqa import ensure_data
 from .data.tokenizer import answer_sep_id
@@ -231,7 +231,6 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})
     result.update(best.restore(model))  # test (and report) the best validation epoch
     if opts.eval_test:  # test accuracy, its blind control, per-question scores for the report
-
         figures, per_question = evaluate_test(model, test_set, device=device,
                                               cache=caches.get("test"))
         result.update(figures)
@@ -242,11 +241,12 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     return result
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
-                 ) -> dict[str, Any]:
-    """Rebuild a trained run from its directory and score ``split``."""
-
-
+def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1,
+                 blind: bool = True) -> dict[str, Any]:
+    """Rebuild a trained run from its directory and score ``split`` with the weights the
+    run itself tested (the best validation epoch's, else the latest checkpoint's); with
+    ``blind``, also the blind control (every image swapped for another of the split, as
+    in the report) and the image reliance."""
     run_dir = Path(run_dir)
     spec_path = run_dir / "run.json"
     if not spec_path.is_file():
@@ -267,6 +267,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1
     model_spec = ModelSpec(strategy, preset, overrides)
     data = load_data(model_spec, Path(spec["data"]), splits=("train", split))
     model = model_spec.create()
-    load_weights(model, ckpt / "model.safetensors")
-    result = evaluate_vqa(model, data.splits[split], split, num_beams=num_beams)
-    return {"strategy": strategy, "checkpoint": str(ckpt), **result}
+    best = run_dir / "best" / "model.safetensors"
+    weights = best if best.is_file() else ckpt / "model.safetensors"
+    load_weights(model, weights)
+    dataset = data.splits[split]
+    result = evaluate_vqa(model, dataset, split, num_beams=num_beams)
+    if blind and len(dataset.image_paths) >= 2:  # one image cannot be swapped for another
+        swapped = evaluate_vqa(model, swap_images(dataset), split, num_beams=num_beams)
+        result[f"{split}_blind_vqa_acc"] = swapped[f"{split}_vqa_acc"]
+        result[f"{split}_image_reliance"] = (result[f"{split}_vqa_acc"]
+                                             - swapped[f"{split}_vqa_acc"])
+    return {"strategy": strategy, "weights": str(weights), **result}

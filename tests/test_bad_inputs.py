@@ -155,9 +155,9 @@ CASES = [
     ("evaluate-wrong-shape", "does not fit this model: fusion.blocks.2",
      lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: _write_json(
          p / "run.json", lambda j: j["overrides"].update(depth=3)))]),
-    ("evaluate-corrupt-safetensors", "is not a readable safetensors file",
+    ("evaluate-corrupt-safetensors", "is not a readable safetensors file",  # the tested weights
      lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: (
-         _ckpt(p) / "model.safetensors").write_bytes(b"\0garbage" * 8))]),
+         p / "best" / "model.safetensors").write_bytes(b"\0garbage" * 8))]),
     ("evaluate-unknown-split", "no vqa2 file for split 'nope'",
      lambda t, d, r: ["evaluate", _run_copy(t, r), "--split", "nope"]),
     ("resume-wrong-shape", "does not fit this model: fusion.blocks.2",

@@ -107,3 +107,19 @@ def test_corrupt_score_files_are_user_errors(tmp_path):
                                                     "test_vqa_acc": [1.0]}))
     with pytest.raises(UserError, match="differ in length"):
         load_scores(tmp_path)
+
+
+def test_evaluate_scores_the_weights_the_run_tested_with_its_blind_control(trained_run):
+    """`fusebench evaluate RUN` gives the run's own test figures (best-epoch weights, the
+    same seeded image swap), from pixels where training used cached features."""
+    import json
+
+    from bench.experiment import evaluate_run
+
+    stored = json.loads((trained_run / "result.json").read_text())
+    again = evaluate_run(trained_run, "test")
+    assert again["weights"].endswith("best/model.safetensors")
+    assert again["test_vqa_acc"] == pytest.approx(stored["test_vqa_acc"])
+    assert again["test_blind_vqa_acc"] == pytest.approx(stored["blind_vqa_acc"])
+    assert again["test_image_reliance"] == pytest.approx(stored["image_reliance"])
+    assert "test_blind_vqa_acc" not in evaluate_run(trained_run, "test", blind=False)

@@ -14,6 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="?", help="run directory written by `fusebench train`")
     p.add_argument("--split", default="test")
     p.add_argument("--num-beams", type=int, default=1, help="beam width for generated answers")
+    p.add_argument("--no-blind", action="store_true",
+                   help="skip the blind control (each image swapped for another; it doubles "
+                        "the evaluation time)")
     p.add_argument("--captions", help="COCO-format caption predictions JSON to score instead")
     p.add_argument("--data", help="dataset directory (for --captions)")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -34,5 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from bench.validate import count
 
     count("--num-beams", args.num_beams, 1, 64)
-    emit_metrics(evaluate_run(args.run, args.split, num_beams=args.num_beams), args.format)
+    emit_metrics(evaluate_run(args.run, args.split, num_beams=args.num_beams,
+                              blind=not args.no_blind), args.format)
     return 0
