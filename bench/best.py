@@ -18,6 +18,7 @@ import torch
 from .atomic_files import atomic_write, atomic_write_json
 from .checkpoint import load_weights
 from .row import BEST_EPOCH, VAL_ACC
+from .weights import save_weights
 
 METRIC = VAL_ACC
 
@@ -56,9 +57,8 @@ class BestWeights:
         if not self.enabled or value is None or not value > self.best:
             self._write_record(self.record)
             return
-        from safetensors.torch import save_model
-
-        atomic_write(self.dir / "model.safetensors", lambda tmp: save_model(model, tmp))
+        atomic_write(self.dir / "model.safetensors",
+                     lambda tmp: save_weights(model, Path(tmp), self.dir.parent))
         self._write_record({**metrics, "epoch": self.evaluations})
 
     def _write_record(self, record: dict) -> None:

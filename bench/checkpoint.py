@@ -20,6 +20,7 @@ import torch
 
 from .atomic_files import atomic_write_json, atomic_write_text, pid_alive, tmp_sibling
 from .errors import UserError
+from .weights import aliases, read_weights, save_weights, saved_shapes
 
 _CKPT_RE = re.compile(r"ckpt-\d{7,}")
 _TMP_RE = re.compile(r"\.ckpt-\d{7,}\.tmp-(\d+)-[0-9a-f]+")
@@ -67,10 +68,9 @@ def save_checkpoint(out: Path, model, optimizer, state: dict) -> Path:
 
 def _write_checkpoint(tmp: Path, model, optimizer, state: dict) -> None:
     from safetensors import SafetensorError
-    from safetensors.torch import save_model
 
-    try:
-        save_model(model, str(tmp / "model.safetensors"))
+    try:  # trainable state here, frozen weights once per run (bench.weights)
+        save_weights(model, tmp / "model.safetensors", tmp.parent)
     except SafetensorError as e:  # safetensors reports a failed write (ENOSPC) this way
         raise OSError(str(e)) from None
     trainer = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
@@ -121,20 +121,12 @@ def resume_checkpoint(out: str | Path) -> Path:
 
 def check_fits(model: torch.nn.Module, path: str | Path) -> None:
     """Raise ``UserError`` naming the first tensors that differ between ``model`` and the
-    safetensors file at ``path`` (reads the header only, no weights)."""
-    from safetensors import SafetensorError, safe_open
-
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint {path} is missing")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            saved = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise UserError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
+    weights at ``path`` with their frozen part (``bench.weights``; headers only)."""
+    saved = saved_shapes(path)
     state = model.state_dict()
     want = {k: tuple(v.shape) for k, v in state.items()}
-    aliases = _aliases(state)  # tied weights: safetensors stores one name of each group
-    problems = [f"{k} missing" for k in want if not any(a in saved for a in aliases[k])]
+    tied = aliases(state)  # tied weights: one name of each group is stored
+    problems = [f"{k} missing" for k in want if not any(a in saved for a in tied[k])]
     problems += [f"{k} unexpected" for k in saved if k not in want]
     problems += [f"{k} is {list(saved[k])}, model has {list(want[k])}"
                  for k in want if k in saved and saved[k] != want[k]]
@@ -144,25 +136,14 @@ def check_fits(model: torch.nn.Module, path: str | Path) -> None:
                         f"{'; '.join(problems[:2])}{more}")
 
 
-def _aliases(state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-    """Each key -> every key that shares its storage (e.g. OPT's tied input and output
-    embeddings), itself included; meta tensors share nothing."""
-    groups: dict[tuple, list[str]] = {}
-    for k, v in state.items():
-        where = (k,) if v.is_meta else (v.untyped_storage().data_ptr(), v.storage_offset(),
-                                        tuple(v.shape))
-        groups.setdefault(where, []).append(k)
-    return {k: group for group in groups.values() for k in group}
-
-
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a ``model.safetensors`` written by ``save_checkpoint`` (strict: shapes must fit)."""
+    """Load weights written by ``save_checkpoint`` or ``BestWeights`` (strict: every
+    tensor present, once per tied group, with its shape)."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_model
 
     check_fits(model, path)
     try:
-        load_model(model, str(path), strict=True)
+        model.load_state_dict(read_weights(path), strict=False)  # tied aliases: one name
     except (RuntimeError, SafetensorError, OSError) as e:
         first = str(e).strip().splitlines()[0][:200]
         raise UserError(f"checkpoint {path} does not fit this model: {first}") from None

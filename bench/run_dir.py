@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .checkpoint import is_checkpoint_entry, resume_checkpoint
 from .errors import UserError
+from .weights import FROZEN_DIR
 
 RUN_FILES = ("result.json", "run.json", "train_config.json", "answer_vocab.json",
              "metrics.jsonl", "latest")
@@ -23,7 +24,8 @@ def run_files(out: Path) -> list[Path]:
     found = [out / name for name in RUN_FILES if (out / name).exists()]
     if not out.is_dir():
         return found
-    return found + sorted(p for p in out.iterdir() if is_checkpoint_entry(p.name))
+    return found + sorted(p for p in out.iterdir()
+                          if is_checkpoint_entry(p.name) or p.name == FROZEN_DIR)
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
