@@ -4,8 +4,9 @@
 Reproducible: the data order of epoch e is a permutation seeded by ``seed * 1000 + e``, and the
 torch RNG state (dropout) is saved in every checkpoint, so ``--resume`` from step k gives
 the same weights as an uninterrupted run. Checkpoints are safetensors (the trainable state;
-frozen weights once per run, ``bench.weights``) plus a tensors-and-numbers trainer state read back with ``weights_only=True``; a checkpoint
-directory becomes visible only through an atomic ``latest`` pointer.
+frozen weights once per run, ``bench.weights``) plus a tensors-and-numbers trainer state
+read back with ``weights_only=True``; a checkpoint directory becomes visible only through
+an atomic ``latest`` pointer.
 """
 
 from __future__ import annotations
