@@ -100,9 +100,12 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     cores, and fresh clones on the built-in data load the shipped copy instead)."""
     from safetensors.torch import save_file
 
-
-
     data_dir = Path(data_dir)
+    if not (data_dir / "scenes.json").is_file():
+        raise UserError(f"vision_path=@pretrained pretrains the micro ViT on the scene "
+                        f"annotations of the built-in data (scenes.json), which {data_dir} "
+                        "lacks; give a local ViT checkpoint (vision_path=PATH) or train the "
+                        "encoder from raw pixels (vision_path= freeze_vision=false)")
     key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
                epochs=epochs, seed=seed, lr=lr, stem=stem, target="dense-attributes")
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
@@ -144,7 +147,6 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
 def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, seed: int = 0,
                   lr: float = 3e-3, max_len: int = 32, force: bool = False) -> Path:
     """Directory of the cached OPT (``save_pretrained`` + tokenizer), training it if missing."""
-
 
     data_dir = Path(data_dir)
     key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, max_len=max_len)

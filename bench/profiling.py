@@ -142,7 +142,6 @@ def profile(spec: ProfileSpec) -> dict[str, Any]:
 def _meta_counter(fn) -> int:
     """Multiply-adds of ``fn()`` (FlopCounterMode, SDPA handled); for ``profile_extras``."""
 
-
     custom = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as mode:
         fn()

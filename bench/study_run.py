@@ -121,7 +121,6 @@ def _sampler(spec: StudySpec):
     """The spec's sampler, seeded per trial (bench/study_sampler.py)."""
     import optuna
 
-
     kind, seed = spec.sampler.get("type", "tpe"), spec.sampler.get("seed", 0)
     samplers = {"tpe": lambda s: optuna.samplers.TPESampler(seed=s, multivariate=True),
                 "random": lambda s: optuna.samplers.RandomSampler(seed=s),

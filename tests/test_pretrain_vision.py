@@ -64,3 +64,19 @@ def test_pretrain_vision_reports_a_linear_probe_per_attribute(small_data, tmp_pa
         assert 0 <= meta[key] <= 100
     model = build_vit("micro", 64, 8, str(path), stem="conv")  # loads strictly
     assert model.forward_features(torch.zeros(1, 3, 64, 64)).shape == (1, 65, 64)
+
+
+def test_pretrained_vision_on_data_without_scenes_is_one_line(small_data, tmp_path, capsys):
+    """Third-party data in the VQA v2 layout has no scenes.json to pretrain on."""
+    import shutil
+
+    from tests.helpers import run_cli
+
+    data = tmp_path / "vqa2"
+    shutil.copytree(small_data, data)
+    (data / "scenes.json").unlink()
+    code, _, err = run_cli(["train", "concat", "--preset", "tiny", "--set",
+                            "vision_path=@pretrained", "--data", str(data), "--epochs", "1",
+                            "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 2 and "scenes.json" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
