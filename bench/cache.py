@@ -9,12 +9,13 @@ eval mode without gradients, and served through a collate that builds the ``Batc
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections import OrderedDict
 
 import torch
 
 from variants.interface import Batch, FusionModel
+
+from .weights import tensors_digest
 
 
 class FeatureCache:
@@ -61,7 +62,7 @@ def shared(model: FusionModel, dataset, batch_size: int = 64,
     bit-identical features on the split's first ``batch_size`` images (computed every time,
     so a different encoder, checkpoint or feature layout never matches)."""
     first = _encode(model, dataset, _one_question_per_image(dataset)[:batch_size], device)
-    key = (id(dataset), str(device), batch_size, _digest(first))
+    key = (id(dataset), str(device), batch_size, tensors_digest(first))
     cached = _SHARED.get(key)
     if cached is not None and cached.dataset is dataset:
         _SHARED.move_to_end(key)
@@ -90,12 +91,3 @@ def _encode(model: FusionModel, dataset, questions: torch.Tensor,
         features = {k: v.cpu() for k, v in model.encode_image(pixels).items()}
     model.train(was_training)
     return features
-
-
-def _digest(features: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(features):
-        value = features[name].contiguous()
-        h.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
-        h.update(value.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()

@@ -36,7 +36,7 @@ def save_weights(model: torch.nn.Module, path: Path, run_dir: Path) -> None:
     rest = {k: state[k].detach().contiguous() for k in keep if k not in frozen}
     metadata = None
     if frozen:
-        name = f"{_digest(frozen)}.safetensors"
+        name = f"{tensors_digest(frozen)[:32]}.safetensors"
         target = Path(run_dir) / FROZEN_DIR / name
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -104,10 +104,11 @@ def aliases(state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
     return {k: group for group in _alias_groups(state) for k in group}
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 (hex) of named tensors: names, shapes, dtypes and bytes."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         value = tensors[name].cpu().contiguous()
         h.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
         h.update(value.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:32]
+    return h.hexdigest()
