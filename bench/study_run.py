@@ -26,7 +26,7 @@ from .spec import ModelSpec
 from .study import StudySpec, objective_values, suggest
 from .study_sampler import TrialSeededSampler
 from .train import TrainingDiverged
-from .train_config import TrainConfig
+from .train_config import TrainConfig, preset_recipe
 
 
 def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
@@ -177,7 +177,7 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
     """Train and evaluate one trial (validation only: the test split stays unseen), with
     the meta-device cost figures, as a sweep point is (``profile_and_train``)."""
 
-    cfg = TrainConfig.from_mapping({"progress": False, **train})
+    cfg = TrainConfig.from_mapping({"progress": False, **preset_recipe(spec.preset), **train})
     run = prepare(ModelSpec(spec.strategy, spec.preset, overrides), spec.data)
     return profile_and_train(run, cfg, run_dir, {"measure": "never"}, on_eval=on_eval,
                              eval_test=False)

@@ -41,7 +41,7 @@ from .row import PROFILE_S
 from .spec import ModelSpec
 from .stages import stage
 from .store import ResultStore, point_id
-from .train_config import TrainConfig
+from .train_config import TrainConfig, preset_recipe
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
             "profile", "train", "data", "strategy"}
@@ -77,8 +77,12 @@ class SweepSpec:
         spec = {"mode": self.mode, "strategy": point.strategy, "config": asdict(cfg),
                 "seed": point.seed, "profile": self.profile}
         if self.mode == "train":
-            spec.update(train=self.train, data=self.data)
+            spec.update(train=self.recipe(point), data=self.data)
         return point_id(spec)
+
+    def recipe(self, point: Point) -> dict[str, Any]:
+        """The point's training values: its preset's recipe under the spec's ``train:``."""
+        return {**preset_recipe(point.preset), **self.train}
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -249,6 +253,6 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
         row[PROFILE_S] = time.perf_counter() - start
         return row
 
-    cfg = TrainConfig.from_mapping({"progress": False, **spec.train, "seed": point.seed})
+    cfg = TrainConfig.from_mapping({"progress": False, **spec.recipe(point), "seed": point.seed})
     return profile_and_train(prepare(model, spec.data), cfg,
                              out_dir / "points" / spec.key(point), settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+import variants
 from variants.config import coerce
 
 from .errors import UserError
@@ -66,3 +67,11 @@ class TrainConfig:
         v.count("log_every", self.log_every, 1)
         v.seed("seed", self.seed)
         v.check_device(v.parse_device(self.device))
+
+
+def preset_recipe(preset: str | None) -> dict[str, Any]:
+    """The training recipe model preset ``preset`` declares (``Preset.train``; ``{}``
+    without a preset): the defaults ``fusebench train``, sweep points and study trials
+    start from, under their own flags and ``train:`` keys."""
+    return dict(variants.get_preset(preset).train) if preset else {}
+

@@ -10,8 +10,9 @@ from tests.helpers import run_cli
 def test_list_and_describe(capsys):
     code, out, _ = run_cli(["list"], capsys)
     assert code == 0 and "concat" in out and "encoder-fusion" in out
-    code, out, _ = run_cli(["list", "--presets"], capsys)
-    assert code == 0 and "tiny" in out
+    code, out, _ = run_cli(["list", "--presets", "--format", "json"], capsys)
+    presets = {row["preset"]: row for row in json.loads(out)}
+    assert code == 0 and "epochs=" in presets["tiny"]["train recipe"]
     code, out, _ = run_cli(["describe", "concat", "--format", "json"], capsys)
     keys = {row["key"]: row for row in json.loads(out)}
     assert keys["depth"]["default"] == 12 and keys["depth"]["type"] == "int"

@@ -3,7 +3,8 @@
 A strategy is a builder ``cfg -> FusionModel`` registered with its config dataclass, paper
 reference and a one-line description; its family (``encoder-fusion`` or ``frozen-lm``) is
 the config class's ``family``, declared once on each family's base config.
-A preset is a named bundle of config overrides usable with any strategy of its family.
+A preset is a named bundle of config overrides usable with any strategy of its family, with
+the training recipe its models are measured to converge with.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Preset:
     overrides: dict[str, Any]
     families: tuple[str, ...] = FAMILIES
     per_strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the training recipe this preset's models converge with (``bench``'s TrainConfig
+    # fields): what ``fusebench train --preset``, sweeps and studies start from, under
+    # their own flags and ``train:`` keys
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 _STRATEGIES: dict[str, StrategyInfo] = {}

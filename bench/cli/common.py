@@ -62,7 +62,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
-    values = {**defaults}
+    """TrainConfig from its defaults, then ``defaults``, then the ``--preset``'s recipe,
+    then the flags given."""
+    from bench.train_config import preset_recipe
+
+    values = {**defaults, **preset_recipe(getattr(args, "preset", None))}
     for f in fields(TrainConfig):
         if getattr(args, f.name, None) is not None:
             values[f.name] = getattr(args, f.name)

@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.presets:
         rows = [{"preset": p.name, "families": ", ".join(p.families),
+                 "train recipe": ", ".join(f"{k}={v}" for k, v in p.train.items()) or "-",
                  "description": p.description} for p in variants.list_presets()
                 if args.family is None or args.family in p.families]
     else:
