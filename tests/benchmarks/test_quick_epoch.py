@@ -1,5 +1,5 @@
 """Benchmark: one training epoch of every strategy the quick report trains, as it trains
-them (the preset, overrides and batch size of ``sweeps/strategies_quick.yaml`` and
+them (the preset, its recipe's batch size and the overrides of ``sweeps/strategies_quick.yaml`` and
 ``sweeps/frozen_lm_quick.yaml``, frozen encoders' features cached), on a 300-image
 synthvqa split (1500 questions); and the shared feature cache's reuse by a second model.
 
@@ -52,8 +52,9 @@ def test_quick_training_epoch(benchmark, key, data_dir, tmp_path):
     spec, model, train = _model(key, data_dir)
     collate = cache.FeatureCache(model, train).collate if model.image_encoder_frozen() \
         else train.collate
-    cfg = TrainConfig(epochs=1, batch_size=spec.train.get("batch_size", 64),
-                      lr=spec.train.get("lr", 1e-3), progress=False)
+    recipe = spec.recipe(POINTS[key][1])  # the preset's recipe under the sweep's train keys
+    cfg = TrainConfig(epochs=1, batch_size=recipe.get("batch_size", 64),
+                      lr=recipe.get("lr", 1e-3), progress=False)
 
     def epoch() -> dict:
         return fit(model, train, collate, cfg, tmp_path / f"run{time.perf_counter_ns()}")
