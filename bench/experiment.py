@@ -155,18 +155,25 @@ def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | P
     on this data (its vocabulary and answer count), then training and evaluation. The run
     directory starts over (a killed point's or trial's leftovers)."""
 
-    start = time.perf_counter()
-    row = profile(ProfileSpec(run.model, **{"seed": train_cfg.seed, **profile_settings}))
-    row[PROFILE_S] = time.perf_counter() - start
+    row = profile_prepared(run, train_cfg.seed, profile_settings)
     row.update(run_experiment(run, train_cfg, out_dir, on_eval=on_eval, eval_test=eval_test,
                               overwrite=True))
     row[TRAIN_MFU] = training_mfu(row, train_cfg)
     return row
 
 
-def training_mfu(row: dict[str, Any], cfg: TrainConfig) -> float:
+def profile_prepared(run: PreparedRun, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """The profile row of the model as trained on this data, with the time it took."""
+    start = time.perf_counter()
+    row = profile(ProfileSpec(run.model, **{"seed": seed, **settings}))
+    row[PROFILE_S] = time.perf_counter() - start
+    return row
+
+
+def training_mfu(row: dict[str, Any], cfg: TrainConfig, workers: int = 1) -> float:
     """``train_mfu_pct`` of a profiled and trained row (``bench.row``); NaN without a
-    measured matmul peak or step time."""
+    measured matmul peak or step time. ``workers``: points trained at once on the machine
+    (``bench.workers``), each against its share of the peak."""
     peak, seconds = row.get("peak_gflops_per_s"), row.get(TRAIN_STEP_S)
     if not peak or not seconds:
         return math.nan
@@ -176,7 +183,7 @@ def training_mfu(row: dict[str, Any], cfg: TrainConfig) -> float:
     examples = min(row[TRAIN_STEPS] * cfg.batch_size * cfg.accum_steps,
                    row["train_examples"] * cfg.epochs)
     flops = 2 * 3 * executed * 1e9 * examples  # 2 FLOPs per multiply-add, 3 passes
-    return 100.0 * flops / seconds / (peak * 1e9)
+    return 100.0 * flops / seconds / (peak / workers * 1e9)
 
 
 @dataclass(frozen=True)

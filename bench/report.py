@@ -33,9 +33,10 @@ from .sweep import load_spec, run_sweep
 
 def build_report(plan: str = "quick", out: str | Path = "reports",
                  runs: str | Path = Path("runs") / "report", data: str | Path | None = None,
-                 render_only: bool = False) -> Path:
+                 render_only: bool = False, workers: int = 0) -> Path:
     """Run the plan's missing points (unless ``render_only``), then write the page; returns
-    its path. Prints one line per stage and, after work, where the time went."""
+    its path. Prints one line per stage and, after work, where the time went. ``workers``:
+    trained points at once (``bench.sweep.run_sweep``; 0 = one per core)."""
     start = time.perf_counter()
     runs, out = check_writable_dir(runs), check_writable_dir(out)
     specs = [load_spec(_spec_path(name)) for name in PLANS[plan]]
@@ -49,7 +50,7 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
                 spec.data = str(data_dir)
             print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
             with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
-                ran += run_sweep(spec, runs / spec.name).ran
+                ran += run_sweep(spec, runs / spec.name, workers=workers).ran
         with stages.stage("floors and JAR paper tables"):
             _store_floors(data_dir, runs)
             _store_jar_paper(runs)

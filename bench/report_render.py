@@ -34,6 +34,7 @@ from .row import (
     THROUGHPUT,
     TRAIN_MFU,
     TRAIN_TIME,
+    TRAIN_WORKERS,
     TRAINABLE_PCT,
 )
 from .stages import table as stage_table
@@ -122,12 +123,23 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float], out: Path) -> lis
               "matmul peak, for inference (the latency batch) and for training (3 x the "
               "forward FLOPs of what runs in a training step, over the time inside "
               "optimizer steps; the cached image encoder excluded). train s: wall time of "
-              "training with the per-epoch validation.\n"]
+              f"training with the per-epoch validation.{_workers_note(frame)}\n"]
     lines += accuracy_section(frame)
     if frame[TEST_ACC].notna().any():
         pareto_plot(frame, out / "accuracy_vs_gflops.png", floors=floors)
         lines.append("![accuracy vs GFLOPs](accuracy_vs_gflops.png)\n")
     return lines
+
+
+def _workers_note(frame: pd.DataFrame) -> str:
+    """How the points shared the machine while they trained (``bench.workers``)."""
+    if TRAIN_WORKERS not in frame.columns or not (frame[TRAIN_WORKERS] > 1).any():
+        return ""
+    counts = sorted({int(n) for n in frame[TRAIN_WORKERS].dropna() if n > 1})
+    return (f" Points trained {' or '.join(map(str, counts))} at a time, each in its own "
+            "process on its share of the cores (profiled alone, before training): their "
+            "train s is longer than one point alone would take, and their train MFU is over "
+            "that share of the peak.")
 
 
 def _ci(record: dict, name: str, signed: bool = False) -> str:

@@ -49,6 +49,7 @@ TEST_ACC, TEST_EXACT = "test_vqa_acc", "test_exact_match"
 BLIND_ACC, IMAGE_RELIANCE = "blind_vqa_acc", "image_reliance"
 # where the point came from (bench.sweep)
 SWEEP, MODE, POINT_ID, POINT_S = "sweep", "mode", "point_id", "point_s"
+TRAIN_WORKERS = "train_workers"
 
 COLUMNS = {c.name: c for c in (
     Column(STRATEGY, "", "profiling", "registered strategy name"),
@@ -81,7 +82,8 @@ COLUMNS = {c.name: c for c in (
     Column(TRAIN_MFU, "%", "experiment", "training FLOP/s over the measured fp32 matmul peak: "
            "3 x forward FLOPs (forward + backward) of what runs in training (the image encoder "
            "not when its features are cached) x examples / train_step_s; an upper bound for "
-           "frozen layers, whose weight gradients are skipped"),
+           "frozen layers, whose weight gradients are skipped; with train_workers > 1, over "
+           "each worker's share of the peak"),
     Column(FEATURE_CACHE_S, "s", "experiment", "computing the frozen image features once"),
     Column(VAL_ACC, "%", "experiment", "official VQA v2 accuracy, best validation epoch"),
     Column(VAL_EXACT, "%", "experiment", "strict exact match (eP-ALM's metric), validation"),
@@ -94,6 +96,8 @@ COLUMNS = {c.name: c for c in (
     Column(MODE, "", "sweep", "profile or train"),
     Column(POINT_ID, "", "sweep", "hash of the point's settings (its run directory name)"),
     Column(POINT_S, "s", "sweep", "wall time of the point, profile and training"),
+    Column(TRAIN_WORKERS, "processes", "sweep", "points trained at once, each on its share of "
+           "the cores (bench.workers); absent = one at a time"),
 )}
 
 PATTERNS = {

@@ -31,6 +31,12 @@ def stage(name: str) -> Iterator[None]:
         record["seconds"] = round(time.perf_counter() - start, 1)
 
 
+def record_stage(name: str, seconds: float) -> None:
+    """Record a stage timed elsewhere (a sweep point trained in a worker process), as part
+    of the stage running now."""
+    _RECORDS.append({"stage": name, "depth": _DEPTH[0], "seconds": round(seconds, 1)})
+
+
 def records() -> list[dict]:
     """The stages timed so far in this process, in the order they started."""
     return [dict(r) for r in _RECORDS if r["seconds"] is not None]

@@ -34,14 +34,21 @@ import variants
 from . import validate
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
-from .experiment import prepare, profile_and_train
+from .experiment import (
+    prepare,
+    profile_and_train,
+    profile_prepared,
+    run_experiment,
+    training_mfu,
+)
 from .lock import output_lock
 from .profiling import ProfileSpec, check_profile_spec, profile
-from .row import PROFILE_S
+from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
-from .stages import stage
+from .stages import record_stage, stage
 from .store import ResultStore, point_id
 from .train_config import TrainConfig, preset_recipe
+from .workers import auto_workers, run_each
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
             "profile", "train", "data", "strategy"}
@@ -207,52 +214,108 @@ def _point(varied, base, preset, strategy, seed, where) -> Point:
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
-              run_point=None) -> ResultStore:
+              run_point=None, workers: int = 1) -> ResultStore:
     """Run every point not yet in ``out_dir``'s results; return the store. The directory
-    is locked meanwhile: a second sweep into it gets one error line naming this one."""
+    is locked meanwhile: a second sweep into it gets one error line naming this one.
+    ``workers`` > 1 trains that many points at once in their own processes
+    (``bench.workers``; train mode on the CPU only; 0 = one per core, ``auto_workers``);
+    each row is stored as it finishes."""
     from tqdm.auto import tqdm
 
+    if workers < 0:
+        raise UserError(f"workers must be 0 (one per core) or more, not {workers}")
     with output_lock(out_dir, "sweep directory"):
         store = ResultStore(out_dir)
         done = store.done()
         todo = [p for p in spec.points if spec.key(p) not in done]
-        run_point = run_point or _run_point
+        workers = workers or auto_workers(len(todo))
+        parallel = (workers > 1 and len(todo) > 1 and run_point is None
+                    and spec.mode == "train" and spec.recipe(todo[0]).get("device", "cpu")
+                    == "cpu")
+        finished = (_parallel(spec, todo, Path(out_dir), workers) if parallel else
+                    _serial(spec, todo, Path(out_dir), run_point or _run_point))
         # a bar on a terminal; in a log (no carriage returns) one line per trained point,
         # one per profile-only sweep
-        bar = tqdm(todo, desc=spec.name, unit="point", disable=None if progress else True,
-                   leave=False)
-        for i, point in enumerate(bar, 1):
-            varied = {k: v for k, v in point.varied.items() if k != "strategy"}
-            label = point.strategy + (f" {validate.short(varied)}" if varied else "")
-            bar.set_postfix_str(label)
-            start = time.perf_counter()
-            timed = stage(label) if spec.mode == "train" else contextlib.nullcontext()
-            with timed:
-                row = run_point(spec, point, Path(out_dir))
+        bar = tqdm(total=len(todo), desc=spec.name, unit="point",
+                   disable=None if progress else True, leave=False)
+        for i, (point, row) in enumerate(finished, 1):
             row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
-                       point_s=time.perf_counter() - start,
                        **{f"grid.{k}": v for k, v in point.varied.items()})
             store.add(row)
+            bar.update(1)
+            bar.set_postfix_str(_label(point))
             if progress and bar.disable and spec.mode == "train":
-                print(f"[{spec.name}] {i}/{len(todo)} {label}: {row['point_s']:.0f} s",
+                print(f"[{spec.name}] {i}/{len(todo)} {_label(point)}: {row['point_s']:.0f} s",
                       flush=True)
+        bar.close()
         if progress and bar.disable and todo and spec.mode != "train":
             print(f"[{spec.name}] {len(todo)} points profiled", flush=True)
         store.ran = len(todo)
     return store
 
 
+def _label(point: Point) -> str:
+    varied = {k: v for k, v in point.varied.items() if k != "strategy"}
+    return point.strategy + (f" {validate.short(varied)}" if varied else "")
+
+
+def _serial(spec: SweepSpec, todo: list[Point], out_dir: Path, run_point):
+    for point in todo:
+        timed = stage(_label(point)) if spec.mode == "train" else contextlib.nullcontext()
+        with timed:
+            row = _timed_point(spec, point, out_dir, run_point)
+        yield point, row
+
+
+def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
+    """Points trained ``workers`` at a time. Every point is profiled here first, alone
+    (latency, memory and the matmul peak would be distorted by a worker training beside
+    them), which also pretrains any missing backbone once, before the workers need it."""
+    profiled = {}
+    for point in todo:
+        model, settings, cfg = _point_job(spec, point)
+        profiled[spec.key(point)] = profile_prepared(prepare(model, spec.data), point.seed,
+                                                     settings)
+    jobs = [(spec, point, out_dir) for point in todo]
+    for (_, point, _), result in run_each(_train_point, jobs, workers):
+        profile_row = profiled[spec.key(point)]
+        row = {**profile_row, **result, TRAIN_WORKERS: workers,
+               "point_s": profile_row[PROFILE_S] + result["point_s"]}
+        row[TRAIN_MFU] = training_mfu(row, _point_job(spec, point)[2], workers)
+        record_stage(_label(point), row["point_s"])
+        yield point, row
+
+
+def _timed_point(spec: SweepSpec, point: Point, out_dir: Path, run_point) -> dict:
+    start = time.perf_counter()
+    row = run_point(spec, point, out_dir)
+    return {**row, "point_s": time.perf_counter() - start}
+
+
+def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainConfig]:
+    """The point's model, profile settings and training recipe."""
+    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
+    cfg = TrainConfig.from_mapping({"progress": False, **spec.recipe(point), "seed": point.seed})
+    return ModelSpec(point.strategy, point.preset, point.overrides), settings, cfg
+
+
+def _train_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
+    """Train and evaluate one point (in a worker process): its row's training figures."""
+    start = time.perf_counter()
+    model, _, cfg = _point_job(spec, point)
+    result = run_experiment(prepare(model, spec.data), cfg, out_dir / "points" / spec.key(point),
+                            overwrite=True)
+    return {**result, "point_s": time.perf_counter() - start}
+
+
 def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     """Profile the point; in train mode, as trained on the data, then train and evaluate
     it (``bench.experiment.profile_and_train``, as a study trial does)."""
-    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
-    model = ModelSpec(point.strategy, point.preset, point.overrides)
+    model, settings, cfg = _point_job(spec, point)
     if spec.mode != "train":
         start = time.perf_counter()
         row = profile(ProfileSpec(model, **settings))
         row[PROFILE_S] = time.perf_counter() - start
         return row
-
-    cfg = TrainConfig.from_mapping({"progress": False, **spec.recipe(point), "seed": point.seed})
     return profile_and_train(prepare(model, spec.data), cfg,
                              out_dir / "points" / spec.key(point), settings)

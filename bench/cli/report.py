@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="reports", help="report directory")
     p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
     p.add_argument("--data", help="dataset directory (default: built-in synthvqa)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="sweep points trained at once, each in its own process on its share "
+                   "of the cores (default 0: one per core, at most 4; 1 = one after another)")
     p.add_argument("--render-only", action="store_true",
                    help="render from stored results; run nothing")
     p.set_defaults(func=run)
@@ -29,5 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
-    build_report(args.plan, args.out, args.runs, args.data, args.render_only)
+    build_report(args.plan, args.out, args.runs, args.data, args.render_only,
+                 workers=args.workers)
     return 0

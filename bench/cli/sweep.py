@@ -31,6 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="sweep YAML (see sweeps/)")
     p.add_argument("--out", help="results directory (default: runs/sweeps/<name>)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the points")
+    p.add_argument("--workers", type=int, default=0,
+                   help="train mode: points trained at once, each in its own process on its "
+                   "share of the cores (default 0: one per core, at most 4; 1 = one after "
+                   "another)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                       **p.varied} for p in spec.points])
         return 0
     before = len(spec.points) - len({spec.key(p) for p in spec.points} - ResultStore(out).done())
-    store = run_sweep(spec, out, progress=not args.quiet)
+    store = run_sweep(spec, out, progress=not args.quiet, workers=args.workers)
     rows = [r for r in store.rows if r.get(SWEEP) == spec.name]
     varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
     print_table(rows, [c for c in [STRATEGY, *varied, *SUMMARY[1:]]

@@ -1,0 +1,58 @@
+"""Sweep points trained side by side (``bench.workers``): the same figures as one after
+another, profiled alone, and a failing point surfaces as its own error."""
+
+import pytest
+
+from bench.errors import UserError
+from bench.sweep import parse_spec, run_sweep
+from bench.workers import auto_workers, run_each
+
+ACCURACY = ["val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "train_steps"]
+
+
+def _spec(small_data):
+    return parse_spec({"name": "pair", "mode": "train", "preset": "tiny", "data": str(small_data),
+                       "grid": {"strategy": ["concat", "late_fusion"]},
+                       "train": {"epochs": 1, "batch_size": 32},
+                       "profile": {"measure": "never"}})
+
+
+def test_parallel_points_train_exactly_as_serial_ones(small_data, tmp_path):
+    spec = _spec(small_data)
+    serial = run_sweep(spec, tmp_path / "serial", progress=False, workers=1)
+    parallel = run_sweep(spec, tmp_path / "parallel", progress=False, workers=2)
+    by_strategy = {r["strategy"]: r for r in serial.rows}
+    assert {r["strategy"] for r in parallel.rows} == set(by_strategy)
+    for row in parallel.rows:
+        assert row["train_workers"] == 2
+        assert row["point_s"] >= row["profile_s"]
+        for key in ACCURACY:  # 1 thread or 2, the same weights and scores
+            assert row[key] == pytest.approx(by_strategy[row["strategy"]][key], abs=1e-9), key
+    assert "train_workers" not in serial.rows[0]
+    # a rerun finds every point done and starts no worker
+    assert run_sweep(spec, tmp_path / "parallel", progress=False, workers=2).ran == 0
+
+
+def _half(x: int) -> float:
+    if x == 3:
+        raise ValueError("three is odd here")
+    return x / 2
+
+
+def test_a_failing_job_raises_after_the_others_finish():
+    with pytest.raises(ValueError, match="three is odd"):
+        list(run_each(_half, [(1,), (3,)], workers=2))
+    assert sorted(r for _, r in run_each(_half, [(1,), (2,), (4,)], workers=2)) == [0.5, 1, 2]
+
+
+def test_worker_count_is_bounded_by_points_and_cores(monkeypatch):
+    monkeypatch.setattr("bench.workers.available_cores", lambda: 2)
+    assert auto_workers(7) == 2
+    assert auto_workers(1) == 1
+    monkeypatch.setattr("bench.workers.available_cores", lambda: 64)
+    assert auto_workers(50) == 4
+
+
+def test_negative_workers_is_a_user_error(small_data, tmp_path):
+    with pytest.raises(UserError, match="workers"):
+        run_sweep(_spec(small_data), tmp_path, progress=False, workers=-1)
