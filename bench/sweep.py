@@ -48,7 +48,7 @@ from .spec import ModelSpec
 from .stages import record_stage, stage
 from .store import ResultStore, point_id
 from .train_config import TrainConfig, preset_recipe
-from .workers import auto_workers, run_each
+from .workers import auto_workers, run_each, threads_per_worker
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
             "profile", "train", "data", "strategy"}
@@ -232,6 +232,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         parallel = (workers > 1 and len(todo) > 1 and run_point is None
                     and spec.mode == "train" and spec.recipe(todo[0]).get("device", "cpu")
                     == "cpu")
+        if parallel and progress:
+            print(f"[{spec.name}] training {len(todo)} points {workers} at a time, one process "
+                  f"each ({threads_per_worker(workers)} threads)", flush=True)
         finished = (_parallel(spec, todo, Path(out_dir), workers) if parallel else
                     _serial(spec, todo, Path(out_dir), run_point or _run_point))
         # a bar on a terminal; in a log (no carriage returns) one line per trained point,
@@ -282,7 +285,7 @@ def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
         row = {**profile_row, **result, TRAIN_WORKERS: workers,
                "point_s": profile_row[PROFILE_S] + result["point_s"]}
         row[TRAIN_MFU] = training_mfu(row, _point_job(spec, point)[2], workers)
-        record_stage(_label(point), row["point_s"])
+        record_stage(f"{_label(point)} ({workers} at a time)", row["point_s"])
         yield point, row
 
 

@@ -9,7 +9,9 @@ output as the CLI does.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -19,6 +21,7 @@ import torch
 
 from .cli import quiet_third_party
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_AUTO_WORKERS = 4  # each worker holds its own copy of the data (~0.5 GB on synthvqa)
 
 
@@ -35,9 +38,25 @@ def auto_workers(jobs: int) -> int:
     return max(1, min(jobs, available_cores(), MAX_AUTO_WORKERS))
 
 
+def threads_per_worker(workers: int) -> int:
+    """torch threads of each of ``workers`` processes: the cores shared out evenly."""
+    return max(1, available_cores() // workers)
+
+
 def _init_worker(threads: int) -> None:
+    _die_with_parent()
     torch.set_num_threads(threads)
     quiet_third_party()
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM when the report that started it dies (killed, not
+    interrupted), instead of training on as an orphan that holds its point's directory."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl here: an orphan finishes its point
+        pass
 
 
 def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int
@@ -47,7 +66,7 @@ def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int
     dropped, the running ones finish (and are yielded), then its exception is raised. An
     interrupt (Ctrl-C reaches the workers too) stops everything at once."""
     jobs = list(jobs)
-    threads = max(1, available_cores() // workers)
+    threads = threads_per_worker(workers)
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=(threads,))
     pending = {pool.submit(fn, *job): job for job in jobs}

@@ -49,6 +49,10 @@ _HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """One --flag per TrainConfig field (``--batch-size``, ``--lr``, ...)."""
+    p = p.add_argument_group(
+        "training", "the defaults shown are the generic ones; with --preset, the preset's own "
+        "recipe replaces them (`fusebench list --presets` shows each recipe), and a flag "
+        "given here replaces both")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
