@@ -12,11 +12,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run what is missing and write the comparison report")
     p.add_argument("--plan", "--preset", dest="plan", choices=sorted(PLANS), default="quick",
                    help="the report's plan. quick: every strategy at CPU scale, 1 seed; measured "
-                   "30 min wall (1783 s) from a fresh clone on 2 CPU cores (AMD EPYC; the "
-                   "environment section of the page breaks it down). paper: the same "
-                   "strategies for 3 seeds with 3x (encoder-fusion) and 5x (frozen-LM) the "
-                   "epochs, plus the JAR Table 4 ablations trained: roughly 8 h on 2 CPU "
-                   "cores (estimated from the quick run's per-point times, not measured); "
+                   "28 min wall (1670 s) from a fresh clone on 2 CPU cores (AMD EPYC), points "
+                   "trained 2 at a time (the environment section of the page breaks it "
+                   "down). paper: the same strategies for 3 seeds, 15 epochs (encoder-fusion) "
+                   "and 10 (frozen-LM), plus the JAR Table 4 ablations trained (39 points): "
+                   "87 trained points, roughly 5 h on 2 CPU cores with points 2 at a time "
+                   "(estimated from the quick run's per-epoch times, not measured); "
                    "tiny models, so no GPU is needed (--device is per sweep spec)")
     p.add_argument("--out", default="reports", help="report directory")
     p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
