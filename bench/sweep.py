@@ -234,7 +234,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
                     == "cpu")
         if parallel and progress:
             print(f"[{spec.name}] training {len(todo)} points {workers} at a time, one process "
-                  f"each ({threads_per_worker(workers)} threads)", flush=True)
+                  f"each, {threads_per_worker(workers)} torch thread(s) apiece", flush=True)
         finished = (_parallel(spec, todo, Path(out_dir), workers) if parallel else
                     _serial(spec, todo, Path(out_dir), run_point or _run_point))
         # a bar on a terminal; in a log (no carriage returns) one line per trained point,
