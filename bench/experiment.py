@@ -155,17 +155,17 @@ def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | P
     on this data (its vocabulary and answer count), then training and evaluation. The run
     directory starts over (a killed point's or trial's leftovers)."""
 
-    row = profile_prepared(run, train_cfg.seed, profile_settings)
+    row = timed_profile(run.model, {"seed": train_cfg.seed, **profile_settings})
     row.update(run_experiment(run, train_cfg, out_dir, on_eval=on_eval, eval_test=eval_test,
                               overwrite=True))
     row[TRAIN_MFU] = training_mfu(row, train_cfg)
     return row
 
 
-def profile_prepared(run: PreparedRun, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
-    """The profile row of the model as trained on this data, with the time it took."""
+def timed_profile(model: ModelSpec, settings: dict[str, Any]) -> dict[str, Any]:
+    """The profile row of ``model`` (``ProfileSpec`` settings), with the time it took."""
     start = time.perf_counter()
-    row = profile(ProfileSpec(run.model, **{"seed": seed, **settings}))
+    row = profile(ProfileSpec(model, **settings))
     row[PROFILE_S] = time.perf_counter() - start
     return row
 

@@ -37,12 +37,12 @@ from .errors import UserError
 from .experiment import (
     prepare,
     profile_and_train,
-    profile_prepared,
     run_experiment,
+    timed_profile,
     training_mfu,
 )
 from .lock import output_lock
-from .profiling import ProfileSpec, check_profile_spec, profile
+from .profiling import ProfileSpec, check_profile_spec
 from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
 from .stages import record_stage, stage
@@ -277,14 +277,14 @@ def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
     profiled = {}
     for point in todo:
         model, settings, cfg = _point_job(spec, point)
-        profiled[spec.key(point)] = profile_prepared(prepare(model, spec.data), point.seed,
-                                                     settings)
-    jobs = [(spec, point, out_dir) for point in todo]
-    for (_, point, _), result in run_each(_train_point, jobs, workers):
-        profile_row = profiled[spec.key(point)]
+        profiled[spec.key(point)] = (timed_profile(prepare(model, spec.data).model, settings),
+                                     cfg)
+    jobs = [(spec, point, out_dir, _train_point) for point in todo]
+    for (_, point, _, _), result in run_each(_timed_point, jobs, workers):
+        profile_row, cfg = profiled[spec.key(point)]
         row = {**profile_row, **result, TRAIN_WORKERS: workers,
                "point_s": profile_row[PROFILE_S] + result["point_s"]}
-        row[TRAIN_MFU] = training_mfu(row, _point_job(spec, point)[2], workers)
+        row[TRAIN_MFU] = training_mfu(row, cfg, workers)
         record_stage(f"{_label(point)} ({workers} at a time)", row["point_s"])
         yield point, row
 
@@ -304,11 +304,9 @@ def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainCon
 
 def _train_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     """Train and evaluate one point (in a worker process): its row's training figures."""
-    start = time.perf_counter()
     model, _, cfg = _point_job(spec, point)
-    result = run_experiment(prepare(model, spec.data), cfg, out_dir / "points" / spec.key(point),
-                            overwrite=True)
-    return {**result, "point_s": time.perf_counter() - start}
+    return run_experiment(prepare(model, spec.data), cfg, out_dir / "points" / spec.key(point),
+                          overwrite=True)
 
 
 def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
@@ -316,9 +314,6 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
     it (``bench.experiment.profile_and_train``, as a study trial does)."""
     model, settings, cfg = _point_job(spec, point)
     if spec.mode != "train":
-        start = time.perf_counter()
-        row = profile(ProfileSpec(model, **settings))
-        row[PROFILE_S] = time.perf_counter() - start
-        return row
+        return timed_profile(model, settings)
     return profile_and_train(prepare(model, spec.data), cfg,
                              out_dir / "points" / spec.key(point), settings)

@@ -65,7 +65,6 @@ def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int
     ``(job, result)`` as each finishes. When a job fails, the jobs not yet started are
     dropped, the running ones finish (and are yielded), then its exception is raised. An
     interrupt (Ctrl-C reaches the workers too) stops everything at once."""
-    jobs = list(jobs)
     threads = threads_per_worker(workers)
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=(threads,))

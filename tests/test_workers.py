@@ -67,3 +67,16 @@ def test_worker_count_is_bounded_by_points_and_cores(monkeypatch):
 def test_negative_workers_is_a_user_error(small_data, tmp_path):
     with pytest.raises(UserError, match="workers"):
         run_sweep(_spec(small_data), tmp_path, progress=False, workers=-1)
+
+
+@pytest.mark.parametrize("command", ["sweep", "report"])
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_bad_workers_flag_is_one_line_before_any_work(command, value, tmp_path, capsys):
+    from tests.helpers import run_cli
+
+    args = ["sweep", "sweeps/strategies_quick.yaml"] if command == "sweep" else \
+        ["report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*args, "--workers", value], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "--workers" in err
+    assert not (tmp_path / "runs").exists()

@@ -40,6 +40,17 @@ def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def workers_count(text: str) -> int:
+    """argparse type of ``--workers``: 0 (one per core) or more, refused before any work."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: 0 (one per core) or a positive count")
+    return value
+
+
 _HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
          "batch_size": "examples per optimizer step (before accumulation)",
          "accum_steps": "micro-batches accumulated per step", "grad_clip": "max grad norm (0=off)",

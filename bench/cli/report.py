@@ -7,6 +7,8 @@ from pathlib import Path
 
 from bench.report_plans import PLANS
 
+from .common import workers_count
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run what is missing and write the comparison report")
@@ -22,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="reports", help="report directory")
     p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
     p.add_argument("--data", help="dataset directory (default: built-in synthvqa)")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=workers_count, default=0,
                    help="sweep points trained at once, each in its own process on its share "
                    "of the cores (default 0: one per core, at most 4; 1 = one after another)")
     p.add_argument("--render-only", action="store_true",

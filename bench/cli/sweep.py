@@ -22,6 +22,8 @@ from bench.row import (
     VAL_ACC,
 )
 
+from .common import workers_count
+
 SUMMARY = [STRATEGY, PRESET, PARAMS_TOTAL, TRAINABLE_PCT, GFLOPS, MEM_INFER,
            LATENCY, VAL_ACC, TEST_ACC, BLIND_ACC, IMAGE_RELIANCE]
 
@@ -31,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="sweep YAML (see sweeps/)")
     p.add_argument("--out", help="results directory (default: runs/sweeps/<name>)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the points")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=workers_count, default=0,
                    help="train mode: points trained at once, each in its own process on its "
                    "share of the cores (default 0: one per core, at most 4; 1 = one after "
                    "another)")
