@@ -33,7 +33,7 @@ from .distributed import is_main_process, local_device
 from .errors import UserError
 from .evaluate import evaluate_vqa
 from .lock import output_lock
-from .pretrain import PRETRAINED, pretrain_text, pretrain_vision
+from .pretrain import PRETRAINED, can_pretrain, pretrain_text, pretrain_vision
 from .profiling import ProfileSpec, build_meta, profile
 from .row import (
     FEATURE_CACHE_S,
@@ -92,6 +92,25 @@ def data_overrides(strategy: str, data) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in keys and v is not None}
 
 
+def with_preset_backbones(model: ModelSpec, data_dir: Path) -> ModelSpec:
+    """``model`` with its preset's pretrained backbones (``Preset.pretrained``) under the
+    user's own keys, where this data can supply them; elsewhere unchanged, with one line
+    saying what the run trains from instead."""
+
+    wanted = variants.get_preset(model.preset).pretrained if model.preset else {}
+    wanted = {k: v for k, v in wanted.items() if k not in model.overrides}
+    if not wanted:
+        return model
+    if can_pretrain(data_dir):
+        return model.with_overrides(**wanted)
+    keys = " ".join(f"{k}={v}" for k, v in wanted.items())
+    print(f"[{model.strategy}] {data_dir} is not the built-in data (no synthvqa.json and "
+          f"scenes.json to pretrain on): preset {model.preset}'s {keys} is not applied, so "
+          "its backbones start from random weights; give local checkpoints with --set "
+          "vision_path=PATH (and lm_path=PATH)", flush=True)
+    return model
+
+
 def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
     """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on the
     built-in data (training them on first use)."""
@@ -108,10 +127,11 @@ def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
 
 def prepare(model: ModelSpec, data_dir: str | Path | None) -> PreparedRun:
     """The model as trained on this data (backbone paths resolved, vocabulary sizes and
-    special ids from the data) with the data itself; ``None`` = the built-in synthvqa."""
+    special ids from the data) with the data itself; ``None`` = the built-in synthvqa.
+    The data is loaded (and so checked) before any backbone is pretrained on it."""
     data_dir = ensure_data(data_dir)
-    model = resolve_pretrained(model, data_dir)
     data = load_data(model, data_dir)
+    model = resolve_pretrained(with_preset_backbones(model, data_dir), data_dir)
     return PreparedRun(model.with_overrides(**data_overrides(model.strategy, data)), data,
                        data_dir)
 

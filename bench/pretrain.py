@@ -39,6 +39,12 @@ CACHE = Path("runs") / "pretrained"
 PRETRAINED = "@pretrained"
 
 
+def can_pretrain(data_dir: Path) -> bool:
+    """True when ``data_dir`` holds what pretraining reads: the built-in data's manifest
+    and scene annotations."""
+    return (data_dir / "synthvqa.json").is_file() and (data_dir / "scenes.json").is_file()
+
+
 def _key(kind: str, data_dir: Path, **settings) -> str:
     manifest = data_dir / "synthvqa.json"
     if not manifest.is_file():

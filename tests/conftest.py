@@ -20,6 +20,15 @@ def _seed():
 
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _pretrained_cache(tmp_path_factory):
+    """Backbones the tests pretrain (the ``tiny`` presets use them on synthvqa-layout data)
+    are cached in a temporary directory, not in the checkout's ``runs/``."""
+    import bench.pretrain
+
+    bench.pretrain.CACHE = tmp_path_factory.mktemp("pretrained")
+
+
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory):
     """A 40-image synthvqa (96/12/12 questions): real files, trains in a second."""

@@ -51,3 +51,25 @@ def test_sweep_points_train_with_the_recipe_under_the_spec_train_keys():
     # same point, changing one is another
     assert _sweep(preset_recipe("tiny")).key(point) == inherited.key(point)
     assert overridden.key(point) != inherited.key(point)
+
+
+def test_preset_backbones_apply_on_the_builtin_data_under_the_users_keys(tmp_path, capsys):
+    from bench.experiment import with_preset_backbones
+    from bench.spec import ModelSpec
+
+    builtin, other = tmp_path / "builtin", tmp_path / "other"
+    for d in (builtin, other):
+        d.mkdir()
+    for name in ("synthvqa.json", "scenes.json"):
+        (builtin / name).write_text("{}")
+    spec = ModelSpec("cross_attn", "tiny")
+    assert with_preset_backbones(spec, builtin).overrides == variants.get_preset(
+        "tiny").pretrained == {"vision_path": "@pretrained", "freeze_vision": True}
+    # the user's keys win, the rest still apply: fine-tune from the pretrained encoder
+    tuned = with_preset_backbones(spec.with_overrides(freeze_vision=False), builtin)
+    assert tuned.overrides == {"vision_path": "@pretrained", "freeze_vision": False}
+    assert capsys.readouterr().out == ""
+    # data that cannot pretrain them: the run keeps the preset's plain overrides and says so
+    assert with_preset_backbones(spec, other) == spec
+    assert "is not the built-in data" in capsys.readouterr().out
+    assert with_preset_backbones(ModelSpec("cross_attn"), other) == ModelSpec("cross_attn")

@@ -41,6 +41,11 @@ class Preset:
     # fields): what ``fusebench train --preset``, sweeps and studies start from, under
     # their own flags and ``train:`` keys
     train: dict[str, Any] = field(default_factory=dict)
+    # the backbones this preset's figures were measured with, where the data can supply
+    # them (``@pretrained``: pretrained on the built-in data's scene annotations): applied
+    # on top of ``overrides`` when ``bench`` prepares a run on such data, under the user's
+    # own keys; on other data the run says so and keeps ``overrides``
+    pretrained: dict[str, Any] = field(default_factory=dict)
 
 
 _STRATEGIES: dict[str, StrategyInfo] = {}

@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.presets:
         rows = [{"preset": p.name, "families": ", ".join(p.families),
-                 "train recipe": ", ".join(f"{k}={v}" for k, v in p.train.items()) or "-",
+                 "train recipe": _pairs(p.train),
+                 "on the built-in data": _pairs(p.pretrained),
                  "description": p.description} for p in variants.list_presets()
                 if args.family is None or args.family in p.families]
     else:
@@ -30,3 +31,7 @@ def run(args: argparse.Namespace) -> int:
                  "paper": s.paper} for s in variants.list_strategies(args.family)]
     emit_rows(rows, args.format)
     return 0
+
+
+def _pairs(values: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items()) or "-"
