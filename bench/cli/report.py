@@ -16,9 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the report's plan. quick: every strategy at CPU scale, 1 seed; measured "
                    "25 min wall (1504 s) from a fresh clone on 2 CPU cores (AMD EPYC), points "
                    "trained 2 at a time (the environment section of the page breaks it "
-                   "down). paper: the same strategies for 3 seeds, 15 epochs (encoder-fusion) "
+                   "down). paper: the same strategies for 3 seeds, 30 epochs (encoder-fusion) "
                    "and 10 (frozen-LM), plus the JAR Table 4 ablations trained (39 points): "
-                   "87 trained points, roughly 5 h on 2 CPU cores with points 2 at a time "
+                   "87 trained points, roughly 6 h on 2 CPU cores with points 2 at a time "
                    "(estimated from the quick run's per-epoch times, not measured); "
                    "tiny models, so no GPU is needed (--device is per sweep spec)")
     p.add_argument("--out", default="reports", help="report directory")
