@@ -124,9 +124,13 @@ def test_loss_covers_answer_tokens_only():
     torch.testing.assert_close(out.loss, manual)
 
 
-@pytest.mark.parametrize("name", ["epalm", "epalm_ada", "magma_all", "promptfuse"])
-def test_cached_generation_matches_cache_free_decoding(name):
-    model = make(name)
+@pytest.mark.parametrize("name, knobs", [
+    ("epalm", {}), ("epalm_ada", {}), ("magma_all", {}), ("promptfuse", {}),
+    # schedules that reach LM layer 0, whose KV cache the decoder reads its past length from
+    ("epalm", {"inject": "all"}), ("epalm_ada", {"layers_per_cls": 3}),
+])
+def test_cached_generation_matches_cache_free_decoding(name, knobs):
+    model = make(name, **knobs)
     batch = padded_batch(model)
     assert model.generate(batch, max_new_tokens=5) == greedy_without_cache(model, batch, 5)
     beams = model.generate(batch, max_new_tokens=5, num_beams=3)

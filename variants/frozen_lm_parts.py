@@ -19,7 +19,9 @@ and its 4-D mask as ``attention_mask=`` (``None`` = sdpa's implicit causal mask)
 cache, whatever its keyword (``past_key_values`` before 5.24, ``cache`` since), is a
 ``transformers.Cache``, found by its public ``get_seq_length(layer_idx)`` method, never by
 name. With a KV cache the injected layers keep one more entry than earlier layers
-(position 0); decode steps carry no slot, and their mask gets the extra key column. The
+(position 0); decode steps carry no slot, and their mask gets the extra key column (a
+schedule that starts at layer 0 has the decoder itself count it: it reads the past length
+from layer 0's cache, so it is handed the slot-free positions and a widened padding mask). The
 injected token has no position embedding (it never passes the input) and attends only to
 itself; every later token attends to it.
 """
@@ -194,7 +196,8 @@ class Injector:
             yield
             return
         call = _InjectedCall(self.schedule, self.reinject, tokens)
-        handles = [self.decoder.register_forward_hook(call.leave_decoder)]
+        handles = [self.decoder.register_forward_hook(call.leave_decoder),
+                   self.decoder.register_forward_pre_hook(call.enter_decoder, with_kwargs=True)]
         handles += [layer.register_forward_pre_hook(partial(call.enter_layer, i), with_kwargs=True)
                     for i, layer in enumerate(self.decoder.layers) if i >= min(self.schedule)]
         try:
@@ -212,12 +215,38 @@ class _InjectedCall:
         self.first = min(schedule)
         self.added = False  # this forward put the slot in (no cache yet); decode steps don't
         self.widened: tuple | None = None  # (decoder mask, its widened copy): same per layer
+        self.counted = False  # the decoder's own mask already has the slot's key column
 
     def token(self, level: int, batch: int) -> torch.Tensor:
         tok = self.tokens[:, level:level + 1]
         if tok.shape[0] != batch:  # beam search repeats each example num_beams times
             tok = tok.repeat_interleave(batch // tok.shape[0], dim=0)
         return tok
+
+    def enter_decoder(self, decoder: nn.Module, args: tuple, kwargs: dict):
+        """Decode steps of a schedule that starts at layer 0: the decoder takes its past
+        length from layer 0's cache, which holds the slot, so it would shift the new tokens'
+        positions and build its mask one key short of the padding. Give it the positions the
+        tokens have without the slot and a padding mask with the slot's column in front."""
+        cache = find_cache(args, kwargs)
+        if self.first != 0 or cache is None or cache.get_seq_length(0) == 0:
+            return None
+        inputs = kwargs.get("input_ids", args[0] if args else None)
+        if inputs is None:
+            inputs = kwargs["inputs_embeds"]
+        batch, new = inputs.shape[:2]
+        mask = kwargs.get("attention_mask")
+        if kwargs.get("position_ids") is None:
+            if mask is None:
+                past = cache.get_seq_length(0) - 1
+                positions = torch.arange(past, past + new, device=inputs.device).expand(batch, new)
+            else:
+                positions = (mask.cumsum(1) * mask - 1)[:, -new:]
+            kwargs["position_ids"] = positions.long()
+        if mask is not None:
+            kwargs["attention_mask"] = torch.cat([mask.new_ones(batch, 1), mask], dim=1)
+        self.counted = True
+        return args, kwargs
 
     def enter_layer(self, i: int, layer: nn.Module, args: tuple, kwargs: dict):
         hidden = args[0] if args else kwargs.pop("hidden_states")
@@ -232,7 +261,7 @@ class _InjectedCall:
             hidden = torch.cat([self.token(level, hidden.shape[0]), hidden[:, 1:]], dim=1)
         mask = kwargs.get("attention_mask")
         if self.widened is None or self.widened[0] is not mask:
-            self.widened = (mask, widen_mask(mask, with_query=self.added))
+            self.widened = (mask, mask if self.counted else widen_mask(mask, self.added))
         kwargs["attention_mask"] = self.widened[1]
         return (hidden, *args[1:]), kwargs
 
