@@ -22,8 +22,10 @@ whose ``point_id`` is already in the results (so it completes what is missing).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -235,8 +237,11 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         if parallel and progress:
             print(f"[{spec.name}] training {len(todo)} points {workers} at a time, one process "
                   f"each, {threads_per_worker(workers)} torch thread(s) apiece", flush=True)
-        finished = (_parallel(spec, todo, Path(out_dir), workers) if parallel else
-                    _serial(spec, todo, Path(out_dir), run_point or _run_point))
+        # where no bar can show (a log, not a terminal), each point prints a line per epoch
+        lines = progress and spec.mode == "train" and not sys.stderr.isatty()
+        finished = (_parallel(spec, todo, Path(out_dir), workers, lines) if parallel else
+                    _serial(spec, todo, Path(out_dir),
+                            run_point or functools.partial(_run_point, epoch_lines=lines)))
         # a bar on a terminal; in a log (no carriage returns) one line per trained point,
         # one per profile-only sweep
         bar = tqdm(total=len(todo), desc=spec.name, unit="point",
@@ -270,7 +275,8 @@ def _serial(spec: SweepSpec, todo: list[Point], out_dir: Path, run_point):
         yield point, row
 
 
-def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
+def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int,
+              epoch_lines: bool = False):
     """Points trained ``workers`` at a time. Every point is profiled here first, alone
     (latency, memory and the matmul peak would be distorted by a worker training beside
     them), which also pretrains any missing backbone once, before the workers need it."""
@@ -279,7 +285,8 @@ def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
         model, settings, cfg = _point_job(spec, point)
         profiled[spec.key(point)] = (timed_profile(prepare(model, spec.data).model, settings),
                                      cfg)
-    jobs = [(spec, point, out_dir, _train_point) for point in todo]
+    train = functools.partial(_train_point, epoch_lines=epoch_lines)
+    jobs = [(spec, point, out_dir, train) for point in todo]
     for (_, point, _, _), result in run_each(_timed_point, jobs, workers):
         profile_row, cfg = profiled[spec.key(point)]
         row = {**profile_row, **result, TRAIN_WORKERS: workers,
@@ -302,18 +309,34 @@ def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainCon
     return ModelSpec(point.strategy, point.preset, point.overrides), settings, cfg
 
 
-def _train_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
+def _epoch_line_printer(spec: SweepSpec, point: Point, epochs: int):
+    """An ``on_eval`` callback printing one line per validated epoch, with what is left."""
+    start = time.perf_counter()
+
+    def report(epoch: int, metrics: dict) -> None:
+        done, spent = epoch + 1, time.perf_counter() - start
+        print(f"[{spec.name}] {_label(point)}: epoch {done}/{epochs}, val "
+              f"{metrics.get('val_vqa_acc', math.nan):.1f} %, {spent:.0f} s, "
+              f"~{spent / done * max(0, epochs - done):.0f} s left", flush=True)
+    return report
+
+
+def _train_point(spec: SweepSpec, point: Point, out_dir: Path,
+                 epoch_lines: bool = False) -> dict[str, Any]:
     """Train and evaluate one point (in a worker process): its row's training figures."""
     model, _, cfg = _point_job(spec, point)
+    on_eval = _epoch_line_printer(spec, point, cfg.epochs) if epoch_lines else None
     return run_experiment(prepare(model, spec.data), cfg, out_dir / "points" / spec.key(point),
-                          overwrite=True)
+                          overwrite=True, on_eval=on_eval)
 
 
-def _run_point(spec: SweepSpec, point: Point, out_dir: Path) -> dict[str, Any]:
+def _run_point(spec: SweepSpec, point: Point, out_dir: Path,
+               epoch_lines: bool = False) -> dict[str, Any]:
     """Profile the point; in train mode, as trained on the data, then train and evaluate
     it (``bench.experiment.profile_and_train``, as a study trial does)."""
     model, settings, cfg = _point_job(spec, point)
     if spec.mode != "train":
         return timed_profile(model, settings)
+    on_eval = _epoch_line_printer(spec, point, cfg.epochs) if epoch_lines else None
     return profile_and_train(prepare(model, spec.data), cfg,
-                             out_dir / "points" / spec.key(point), settings)
+                             out_dir / "points" / spec.key(point), settings, on_eval=on_eval)

@@ -11,11 +11,14 @@ from bench.workers import auto_workers, run_each
 ACCURACY = ["val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "train_steps"]
 
 
+def _spec_mapping(small_data) -> dict:
+    return {"name": "pair", "mode": "train", "preset": "tiny", "data": str(small_data),
+            "grid": {"strategy": ["concat", "late_fusion"]},
+            "train": {"epochs": 1, "batch_size": 32}, "profile": {"measure": "never"}}
+
+
 def _spec(small_data):
-    return parse_spec({"name": "pair", "mode": "train", "preset": "tiny", "data": str(small_data),
-                       "grid": {"strategy": ["concat", "late_fusion"]},
-                       "train": {"epochs": 1, "batch_size": 32},
-                       "profile": {"measure": "never"}})
+    return parse_spec(_spec_mapping(small_data))
 
 
 def test_parallel_points_train_exactly_as_serial_ones_on_as_many_threads(small_data, tmp_path,
@@ -42,6 +45,18 @@ def test_parallel_points_train_exactly_as_serial_ones_on_as_many_threads(small_d
     assert "train_workers" not in serial.rows[0]
     # a rerun finds every point done and starts no worker
     assert run_sweep(spec, tmp_path / "parallel", progress=False, workers=2).ran == 0
+
+
+def test_in_a_log_each_point_prints_a_line_per_epoch(small_data, tmp_path, capsys):
+    """No bar shows where stderr is not a terminal: a point still says how far it is after
+    every epoch (with what is left), and nothing writes carriage returns."""
+    spec = parse_spec({**_spec_mapping(small_data), "train": {"epochs": 2, "batch_size": 32}})
+    run_sweep(spec, tmp_path, progress=True, workers=1)
+    out, err = capsys.readouterr()
+    for strategy in ("concat", "late_fusion"):
+        assert f"[pair] {strategy}: epoch 1/2, val " in out
+        assert f"[pair] {strategy}: epoch 2/2, val " in out and " s left" in out
+    assert "\r" not in out + err
 
 
 def _half(x: int) -> float:
