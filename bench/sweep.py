@@ -309,8 +309,11 @@ def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainCon
     return ModelSpec(point.strategy, point.preset, point.overrides), settings, cfg
 
 
-def _epoch_line_printer(spec: SweepSpec, point: Point, epochs: int):
-    """An ``on_eval`` callback printing one line per validated epoch, with what is left."""
+def _epoch_line_printer(spec: SweepSpec, point: Point, epochs: int, enabled: bool):
+    """An ``on_eval`` callback printing one line per validated epoch, with what is left
+    (``None`` when not ``enabled``)."""
+    if not enabled:
+        return None
     start = time.perf_counter()
 
     def report(epoch: int, metrics: dict) -> None:
@@ -325,7 +328,7 @@ def _train_point(spec: SweepSpec, point: Point, out_dir: Path,
                  epoch_lines: bool = False) -> dict[str, Any]:
     """Train and evaluate one point (in a worker process): its row's training figures."""
     model, _, cfg = _point_job(spec, point)
-    on_eval = _epoch_line_printer(spec, point, cfg.epochs) if epoch_lines else None
+    on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
     return run_experiment(prepare(model, spec.data), cfg, out_dir / "points" / spec.key(point),
                           overwrite=True, on_eval=on_eval)
 
@@ -337,6 +340,6 @@ def _run_point(spec: SweepSpec, point: Point, out_dir: Path,
     model, settings, cfg = _point_job(spec, point)
     if spec.mode != "train":
         return timed_profile(model, settings)
-    on_eval = _epoch_line_printer(spec, point, cfg.epochs) if epoch_lines else None
+    on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
     return profile_and_train(prepare(model, spec.data), cfg,
                              out_dir / "points" / spec.key(point), settings, on_eval=on_eval)

@@ -196,8 +196,10 @@ class Injector:
             yield
             return
         call = _InjectedCall(self.schedule, self.reinject, tokens)
-        handles = [self.decoder.register_forward_hook(call.leave_decoder),
-                   self.decoder.register_forward_pre_hook(call.enter_decoder, with_kwargs=True)]
+        handles = [self.decoder.register_forward_hook(call.leave_decoder)]
+        if call.first == 0:  # the decoder counts layer 0's cache, slot included
+            handles.append(self.decoder.register_forward_pre_hook(call.enter_decoder,
+                                                                  with_kwargs=True))
         handles += [layer.register_forward_pre_hook(partial(call.enter_layer, i), with_kwargs=True)
                     for i, layer in enumerate(self.decoder.layers) if i >= min(self.schedule)]
         try:
@@ -215,7 +217,6 @@ class _InjectedCall:
         self.first = min(schedule)
         self.added = False  # this forward put the slot in (no cache yet); decode steps don't
         self.widened: tuple | None = None  # (decoder mask, its widened copy): same per layer
-        self.counted = False  # the decoder's own mask already has the slot's key column
 
     def token(self, level: int, batch: int) -> torch.Tensor:
         tok = self.tokens[:, level:level + 1]
@@ -224,12 +225,13 @@ class _InjectedCall:
         return tok
 
     def enter_decoder(self, decoder: nn.Module, args: tuple, kwargs: dict):
-        """Decode steps of a schedule that starts at layer 0: the decoder takes its past
-        length from layer 0's cache, which holds the slot, so it would shift the new tokens'
-        positions and build its mask one key short of the padding. Give it the positions the
-        tokens have without the slot and a padding mask with the slot's column in front."""
+        """Decode steps of a schedule that starts at layer 0 (only those are hooked): the
+        decoder takes its past length from layer 0's cache, which holds the slot, so it would
+        shift the new tokens' positions and build its mask one key short of the padding. Give
+        it the positions the tokens have without the slot and a padding mask with the slot's
+        column in front."""
         cache = find_cache(args, kwargs)
-        if self.first != 0 or cache is None or cache.get_seq_length(0) == 0:
+        if cache is None or cache.get_seq_length(0) == 0:
             return None
         inputs = kwargs.get("input_ids", args[0] if args else None)
         if inputs is None:
@@ -245,7 +247,6 @@ class _InjectedCall:
             kwargs["position_ids"] = positions.long()
         if mask is not None:
             kwargs["attention_mask"] = torch.cat([mask.new_ones(batch, 1), mask], dim=1)
-        self.counted = True
         return args, kwargs
 
     def enter_layer(self, i: int, layer: nn.Module, args: tuple, kwargs: dict):
@@ -261,7 +262,9 @@ class _InjectedCall:
             hidden = torch.cat([self.token(level, hidden.shape[0]), hidden[:, 1:]], dim=1)
         mask = kwargs.get("attention_mask")
         if self.widened is None or self.widened[0] is not mask:
-            self.widened = (mask, mask if self.counted else widen_mask(mask, self.added))
+            # a decode step of a schedule from layer 0: enter_decoder widened it already
+            counted = self.first == 0 and not self.added
+            self.widened = (mask, mask if counted else widen_mask(mask, self.added))
         kwargs["attention_mask"] = self.widened[1]
         return (hidden, *args[1:]), kwargs
 
