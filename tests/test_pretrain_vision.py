@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from bench.errors import UserError
-from bench.pretrain_vision import ATTRIBUTES, PAIRS, _ridge_accuracy, dense_targets
+from bench.pretrain_vision import (
+    ATTRIBUTES,
+    PAIRS,
+    PretrainHeads,
+    _ridge_accuracy,
+    dense_targets,
+)
 from variants.backbones import build_vit
 
 SHAPES_SQUARE = ATTRIBUTES["shape"].index("square") + 1
@@ -31,6 +37,31 @@ def test_dense_targets_label_the_cells_under_each_object_and_the_scene_summary()
     summary = t["summary"][0]
     assert summary.sum() == 4  # its colour, shape, size and colour-shape pair
     assert summary[-len(PAIRS) + PAIRS.index(("red", "square"))] == 1
+
+
+def test_each_patch_token_is_asked_for_its_own_row_and_column():
+    """Tokens whose features are one-hot row | one-hot column, read by an identity position
+    head, fit the position target (row-major token order, as timm lays out the grid);
+    the same tokens transposed do not."""
+    side, B = 4, 2
+    row, col = torch.arange(side).repeat_interleave(side), torch.arange(side).repeat(side)
+    patches = torch.cat([torch.eye(side)[row], torch.eye(side)[col]], 1).repeat(B, 1, 1)
+    targets = dense_targets([{"objects": []}] * B, image_size=side * 8, patch_size=8)
+    heads = PretrainHeads(2 * side, targets["summary"].shape[1], grid=side)
+    with torch.no_grad():
+        for p in heads.parameters():
+            p.zero_()
+        heads.position.weight.copy_(50 * torch.eye(2 * side))
+    targets["count"] = torch.zeros(B, dtype=torch.long)
+
+    def loss(tokens):
+        return float(heads.loss(torch.cat([torch.zeros(B, 1, 2 * side), tokens], 1), targets,
+                                prefix=1))
+
+    constant = loss(torch.zeros_like(patches))  # every head uninformative
+    transposed = patches.view(B, side, side, -1).transpose(1, 2).reshape_as(patches)
+    assert loss(patches) < constant - 2 * torch.log(torch.tensor(side)) + 1e-3
+    assert loss(transposed) > loss(patches) + 10
 
 
 def test_ridge_probe_separates_what_is_linear_and_not_what_is_noise():
