@@ -99,11 +99,12 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     """Path of the cached ViT state dict (``model.safetensors``), training it if missing.
 
     Dense supervision from ``scenes.json`` (``bench.pretrain_vision``: per half-patch cell
-    colour, shape and size, per token its row and column; the scene summary on [CLS]);
+    colour, shape and size, per token its row and column (classes and coordinates); the scene
+    summary on [CLS]);
     ``meta.json`` records the linear probe of the frozen features per attribute on val
     images. 16 epochs, because the probe keeps rising until then (built-in data, val probe:
-    4 epochs colour 75.1 % / shape 41.2 %; 16 epochs colour 99.5 % / shape 95.4 %,
-    position 93.7 %, size and count 100 %; 124 s on 2 cores, and fresh clones on the
+    4 epochs colour 69.5 % / shape 42.3 %; 16 epochs colour 99.8 % / shape 91.5 %,
+    position 94.1 %, size and count 100 %; 147 s on 2 cores, and fresh clones on the
     built-in data load the shipped copy instead)."""
     from safetensors.torch import save_file
 
@@ -114,7 +115,7 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
                         "lacks; give a local ViT checkpoint (vision_path=PATH) or train the "
                         "encoder from raw pixels (vision_path= freeze_vision=false)")
     key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
-               epochs=epochs, seed=seed, lr=lr, stem=stem, target="dense-attributes-position")
+               epochs=epochs, seed=seed, lr=lr, stem=stem, target="attributes+position")
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
     if not force and ((out / "model.safetensors").is_file()
                       or reference.fetch(out, "model.safetensors")):
@@ -143,7 +144,8 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     state = {k: v.contiguous() for k, v in vit.state_dict().items() if not k.startswith("head.")}
     meta = {"kind": "vision", "size": size, "stem": stem, "image_size": image_size,
             "patch_size": patch_size, "task": "per half-patch cell colour/shape/size, per "
-            "token its row and column; [CLS]: object count and present attributes",
+            "token its row and column (classes, coordinates); [CLS]: object count and "
+            "present attributes",
             "epochs": epochs, "final_train_loss": loss,
             **{k: round(v, 2) for k, v in probes.items()}, "data": str(data_dir),
             "seconds": round(seconds, 1)}

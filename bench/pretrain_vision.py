@@ -7,9 +7,11 @@ encoder learns it densely, in minutes on 2 cores:
 - every patch token predicts, for each of the 2x2 cells it covers, the colour, shape and
   size of the object at the cell centre (or background): what, at half-patch resolution,
   so small objects that miss a patch centre still get labels;
-- every patch token also predicts its own row and column: without this target the
-  features forget the position embedding (a linear probe found an object's column from
-  its token 50 % of the time), and spatial questions need where as well as what;
+- every patch token also predicts its own row and column, as classes and as coordinates
+  in [-1, 1] (regressed, so "left of" and "leftmost" are linear in the features): without
+  these targets the features forget the position embedding (a linear probe found an
+  object's grid cell from its token 48 % of the time), and spatial questions need where
+  as well as what;
 - the [CLS] token predicts the number of objects and which colours, shapes, sizes and
   colour-shape pairs are present: the scene summary eP-ALM injects into the LM.
 
@@ -74,8 +76,8 @@ def dense_targets(records: list[dict], image_size: int, patch_size: int) -> dict
 
 class PretrainHeads(torch.nn.Module):
     """Linear heads on the frozen-to-be ViT: per patch token, 2x2 cells x attribute classes
-    and its own row and column on the ``grid`` x ``grid`` token grid; on [CLS], the object
-    count and the scene's multi-hot summary."""
+    and its own row and column on the ``grid`` x ``grid`` token grid (classes, and
+    coordinates in [-1, 1]); on [CLS], the object count and the scene's multi-hot summary."""
 
     def __init__(self, width: int, summary_size: int, grid: int):
         super().__init__()
@@ -84,6 +86,7 @@ class PretrainHeads(torch.nn.Module):
         self.count = torch.nn.Linear(width, MAX_OBJECTS + 1)
         self.summary = torch.nn.Linear(width, summary_size)
         self.position = torch.nn.Linear(width, 2 * grid)
+        self.coords = torch.nn.Linear(width, 2)
 
     def loss(self, tokens: torch.Tensor, targets: dict, prefix: int) -> torch.Tensor:
         """tokens [B, prefix + HW, C] from ``forward_features``; targets for this batch."""
@@ -97,9 +100,12 @@ class PretrainHeads(torch.nn.Module):
             logits = logits.permute(0, 1, 3, 2, 4, 5).reshape(B, 2 * side, 2 * side, -1)
             loss = loss + F.cross_entropy(logits.flatten(0, 2), targets["cells"][attr].flatten())
         rows, cols = self.position(patches).view(B, side, side, 2, side).unbind(3)
-        where = torch.arange(side, device=patches.device)
-        loss = loss + F.cross_entropy(rows.flatten(0, 2), where.repeat_interleave(side).repeat(B))
-        loss = loss + F.cross_entropy(cols.flatten(0, 2), where.repeat(side * B))
+        index = torch.arange(side, device=patches.device)
+        loss = loss + F.cross_entropy(rows.flatten(0, 2), index.repeat_interleave(side).repeat(B))
+        loss = loss + F.cross_entropy(cols.flatten(0, 2), index.repeat(side * B))
+        unit = (2 * index + 1) / side - 1  # token centres in [-1, 1]
+        yx = torch.stack(torch.meshgrid(unit, unit, indexing="ij"), -1).view(1, HW, 2)
+        loss = loss + F.mse_loss(self.coords(patches), yx.expand(B, -1, -1))
         return loss
 
 

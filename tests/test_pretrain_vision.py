@@ -40,9 +40,10 @@ def test_dense_targets_label_the_cells_under_each_object_and_the_scene_summary()
 
 
 def test_each_patch_token_is_asked_for_its_own_row_and_column():
-    """Tokens whose features are one-hot row | one-hot column, read by an identity position
-    head, fit the position target (row-major token order, as timm lays out the grid);
-    the same tokens transposed do not."""
+    """Tokens whose features are one-hot row | one-hot column, read by position heads that
+    decode them, fit both position targets (row classes and column classes, and (y, x)
+    coordinates in [-1, 1]; row-major token order, as timm lays out the grid); the same
+    tokens transposed do not."""
     side, B = 4, 2
     row, col = torch.arange(side).repeat_interleave(side), torch.arange(side).repeat(side)
     patches = torch.cat([torch.eye(side)[row], torch.eye(side)[col]], 1).repeat(B, 1, 1)
@@ -52,6 +53,9 @@ def test_each_patch_token_is_asked_for_its_own_row_and_column():
         for p in heads.parameters():
             p.zero_()
         heads.position.weight.copy_(50 * torch.eye(2 * side))
+        unit = (2 * torch.arange(side) + 1) / side - 1
+        heads.coords.weight[0, :side] = unit  # y from the row one-hot
+        heads.coords.weight[1, side:] = unit  # x from the column one-hot
     targets["count"] = torch.zeros(B, dtype=torch.long)
 
     def loss(tokens):
