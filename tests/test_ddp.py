@@ -50,8 +50,11 @@ def test_two_process_ddp_matches_one_process(tmp_path, small_data, capsys):
     assert examples % 16 == 0  # whole global batches: the shards are exactly the batches
     assert len(loss1) == len(loss2) == 2 * examples // 16  # rank 0 alone logged, per step
     assert loss2 == pytest.approx(loss1, rel=1e-4)  # the all-reduced global-batch loss
-    worst = max((w1[k] - w2[k]).abs().max().item() for k in w1)
-    assert worst < 1e-4, worst
+    # Adam divides each step by the root of the squared gradients, so where a gradient is
+    # near zero the summation order's last-bit noise moves single entries by up to ~lr:
+    # compare each tensor as a whole, relative to its size.
+    worst = max(((w1[k] - w2[k]).norm() / w1[k].norm().clamp_min(1e-12)).item() for k in w1)
+    assert worst < 1e-3, worst  # a wrong reduction (sum for mean, a lost shard) moves tens of %
     for key in ("val_vqa_acc", "test_vqa_acc", "train_steps"):
         assert res1[key] == res2[key], key
     assert len(list((tmp_path / "ddp").glob("ckpt-*"))) == 1

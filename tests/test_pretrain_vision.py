@@ -58,6 +58,7 @@ def test_each_patch_token_is_asked_for_its_own_row_and_column():
         heads.coords.weight[1, side:] = unit  # x from the column one-hot
     targets["count"] = torch.zeros(B, dtype=torch.long)
 
+    @torch.no_grad()
     def loss(tokens):
         return float(heads.loss(torch.cat([torch.zeros(B, 1, 2 * side), tokens], 1), targets,
                                 prefix=1))
