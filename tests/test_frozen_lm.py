@@ -241,3 +241,22 @@ def test_kv_cache_is_found_by_its_api_not_its_keyword():
     assert find_cache((None, cache), {}) is cache
     assert find_cache((), {"attention_mask": torch.ones(1, 1, 2, 2)}) is None
     assert cache_keyword(make("epalm").head) in ("cache", "past_key_values")
+
+
+def test_trained_backbones_get_their_own_scheduled_lr():
+    """finetune's pretrained ViT and LM at backbone_lr, its new connectors at the run's lr;
+    frozen backbones (or backbone_lr 0) leave the groups as they were."""
+    model = make("finetune", backbone_lr=1e-5)
+    groups = {g["name"]: g for g in model.param_groups(lr=1e-3, weight_decay=0.1)}
+    backbone = {id(p) for m in (model.image_encoder, model.head) for p in m.parameters()}
+    slow = [p for n in ("backbones", "backbones_no_decay") for p in groups[n]["params"]]
+    fast = [p for n in ("main", "main_no_decay") for p in groups[n]["params"]]
+    assert groups["backbones"]["lr"] == groups["backbones_no_decay"]["lr"] == 1e-5
+    assert not groups["backbones"].get("fixed_lr")  # warm-up and cosine apply
+    assert groups["main"]["lr"] == 1e-3 and fast
+    assert all(id(p) in backbone for p in slow) and not any(id(p) in backbone for p in fast)
+    assert len(slow) == len([p for p in model.parameters() if id(p) in backbone])
+    assert "backbones" not in {g["name"] for g in make("finetune", backbone_lr=0.0)
+                               .param_groups(lr=1e-3)}
+    assert "backbones" not in {g["name"] for g in make("epalm", backbone_lr=1e-5)
+                               .param_groups(lr=1e-3)}

@@ -97,6 +97,9 @@ class FrozenLMConfig(BaseConfig):
     adapter_act: str = knob("relu", "adapter activation", choices=tuple(ACTIVATIONS))
     prompt_lr: float = knob(1e-5, "fixed learning rate of the soft prompt", minimum=0.0)
     adapter_lr: float = knob(1e-5, "fixed learning rate of the adapters", minimum=0.0)
+    backbone_lr: float = knob(0.0, "learning rate of the ViT and LM weights when they train "
+                              "(freeze_backbones=false; scheduled; 0 = the run's lr)",
+                              minimum=0.0)
     sep_token_id: int = knob(50265, "id of the question/answer separator </a> (the token "
                              "after OPT's 50265-token vocabulary)", minimum=0)
     eos_token_id: int = knob(2, "end-of-answer id: ends answers, stops generation (OPT: 2)",
@@ -267,12 +270,21 @@ class FrozenLM(FusionModel):
 
     def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
         """Prompt and adapters at their own fixed learning rates (``fixed_lr``: schedulers
-        leave them alone, as eP-ALM's recipe); everything else trainable at ``lr``. Each
-        part is split by ``decay_groups`` (no decay on biases, norms, the prompt table)."""
+        leave them alone, as eP-ALM's recipe); trained backbones at ``backbone_lr`` when set
+        (pretrained weights usually want a lower rate than new layers); everything else
+        trainable at ``lr``. Each part is split by ``decay_groups`` (no decay on biases,
+        norms, the prompt table)."""
         prompt = list(self.fusion.prompt.parameters()) if self.fusion.prompt else []
         adapters = [p for a in self.adapter_modules for p in a.parameters()]
         special = {id(p) for p in prompt + adapters}
+        backbones = []
+        if self.cfg.backbone_lr and not self.cfg.freeze_backbones:
+            backbones = [p for m in (self.image_encoder, self.head) for p in m.parameters()
+                         if p.requires_grad and id(p) not in special]
+            special |= {id(p) for p in backbones}
         rest = [p for p in self.trainable_parameters() if id(p) not in special]
+        backbone_groups = decay_groups(self, backbones, self.cfg.backbone_lr, weight_decay,
+                                       "backbones")
         fixed = [
             {"name": "prompt", "params": prompt, "lr": self.cfg.prompt_lr, "fixed_lr": True},
             {"name": "adapters", "params": adapters, "lr": self.cfg.adapter_lr, "fixed_lr": True},
@@ -281,7 +293,7 @@ class FrozenLM(FusionModel):
                   for g in decay_groups(self, part["params"], part["lr"], weight_decay,
                                         part["name"])
                   for g in [{**g, "fixed_lr": True}]]
-        return decay_groups(self, rest, lr, weight_decay) + groups
+        return decay_groups(self, rest, lr, weight_decay) + backbone_groups + groups
 
     def dummy_batch(self, batch_size: int = 1, device: torch.device | str = "cpu",
                     targets: bool = False) -> Batch:
