@@ -18,6 +18,7 @@ import pandas as pd
 
 from .row import (
     BLIND_ACC,
+    FAMILY,
     IMAGE_RELIANCE,
     POINT_ID,
     PRESET,
@@ -34,6 +35,10 @@ from .stats import Interval, bootstrap_mean, paired_difference
 BASELINE = "late_fusion"  # the bar every fusion strategy is compared against
 RELIANCE_FLAG = 5.0  # points: below this a model "does not use the image"
 NO_IMAGE = "does not use the image"
+# What a trained row of each family is held to, in points: (margin of its test accuracy over
+# the question-only floor, image reliance). Relative to the floor, so they carry to any data.
+BARS = {"encoder-fusion": (15.0, 15.0), "frozen-lm": (8.0, 8.0)}
+BAR_FLOOR = "question-only"
 SCORE_KEYS = (TEST_ACC, TEST_EXACT, BLIND_ACC)
 MEAN_KEYS = SCORE_KEYS + (VAL_ACC, VAL_EXACT, IMAGE_RELIANCE, TRAIN_TIME)
 
@@ -132,10 +137,24 @@ def _put(record: dict, name: str, ci: Interval | None) -> None:
     record[f"{name}_hi"] = ci.hi if ci else math.nan
 
 
-def accuracy_frame(trained: list[Trained], baseline: str = BASELINE) -> pd.DataFrame:
+def bar_verdict(record: dict, floors: dict[str, float]) -> str:
+    """``met`` or what falls short of the row's family bar (``BARS``), e.g. ``missed:
+    reliance 6.1 < 8``; empty where the family has no bar or the figures are missing."""
+    bar, floor = BARS.get(str(record.get(FAMILY))), floors.get(BAR_FLOOR)
+    acc, reliance = record.get(TEST_ACC), record.get(IMAGE_RELIANCE)
+    if bar is None or floor is None or not (_finite(acc) and _finite(reliance)):
+        return ""
+    short = [f"acc {acc:.1f} < {floor + bar[0]:.1f}"] if acc < floor + bar[0] else []
+    short += [f"reliance {reliance:.1f} < {bar[1]:g}"] if reliance < bar[1] else []
+    return "missed: " + ", ".join(short) if short else "met"
+
+
+def accuracy_frame(trained: list[Trained], baseline: str = BASELINE,
+                   floors: dict[str, float] | None = None) -> pd.DataFrame:
     """The comparison's figures, one row per configuration: each accuracy with its
     interval, the paired difference to the best configuration and to ``baseline``, the
-    blind control and image reliance, and the "does not use the image" flag."""
+    blind control and image reliance, the "does not use the image" flag and, given the
+    floors, the verdict on the family's bar."""
     scored = [t for t in trained if TEST_ACC in t.scores]
     best = max(scored, key=lambda t: t.row[TEST_ACC], default=None)
     base = next((t for t in scored if t.strategy == baseline), None)
@@ -157,5 +176,6 @@ def accuracy_frame(trained: list[Trained], baseline: str = BASELINE) -> pd.DataF
         _put(record, f"gap_to_{baseline}", paired(t, base) if base and t is not base else None)
         low = _finite(record.get(IMAGE_RELIANCE)) and record[IMAGE_RELIANCE] < RELIANCE_FLAG
         record["note"] = NO_IMAGE if low else ""
+        record["bar"] = bar_verdict(record, floors or {})
         records.append(record)
     return pd.DataFrame(records)

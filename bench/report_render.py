@@ -12,7 +12,15 @@ import pandas as pd
 from .atomic_files import atomic_write_csv, atomic_write_text
 from .paper_numbers import EPALM_VQA2
 from .plots import pareto_plot, scaling_plot
-from .report_accuracy import BASELINE, NO_IMAGE, RELIANCE_FLAG, accuracy_frame, merge_seeds
+from .report_accuracy import (
+    BAR_FLOOR,
+    BARS,
+    BASELINE,
+    NO_IMAGE,
+    RELIANCE_FLAG,
+    accuracy_frame,
+    merge_seeds,
+)
 from .report_orderings import orderings_frame
 from .report_plans import SECTIONS
 from .row import (
@@ -81,7 +89,7 @@ def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
              "below was measured by this harness on the machine named at the end.\n"]
     trained = merge_seeds(_trained_rows(results), scores or {})
     shown = [t for t in trained if t.sweep in SECTIONS["comparison"][plan]]
-    parts += _comparison(accuracy_frame(shown), floors, out)
+    parts += _comparison(accuracy_frame(shown, floors=floors), floors, out)
     parts += _jar_tables(results, out)
     parts += _epalm_table(_section(results, "epalm_variants", plan), out)
     parts += _orderings(trained, out)
@@ -178,6 +186,7 @@ def accuracy_section(frame: pd.DataFrame) -> list[str]:
         row["blind acc %"] = _ci(r, BLIND_ACC)
         row["image reliance (points)"] = _ci(r, IMAGE_RELIANCE, signed=True)
         row["exact match %"] = _ci(r, TEST_EXACT)
+        row["bar"] = r.get("bar") or ""
         row["note"] = r.get("note") or ""
         rows.append(row)
     text = [
@@ -188,12 +197,21 @@ def accuracy_section(frame: pd.DataFrame) -> list[str]:
         "(indistinguishable on this test set). *Blind*: the same trained model with every "
         "test image swapped for another test image (a fixed seeded derangement); *image "
         "reliance* = accuracy - blind accuracy. A row relying on the image by less than "
-        f"{RELIANCE_FLAG:g} points is flagged *{NO_IMAGE}*."
+        f"{RELIANCE_FLAG:g} points is flagged *{NO_IMAGE}*. *bar*: what a row of its family "
+        f"is held to, {_bars_text()}; *missed* names the figure that falls short."
         + (" With several seeds, accuracies are means over seeds (± their standard "
            "deviation) and intervals are over the seed-averaged per-question scores." if multi
-           else "") + "\n",
+           else " One seed: the intervals cover the sampling of test questions, not training "
+           "noise; another seed or another CPU's rounding can move a row by more (the "
+           "`paper` preset runs 3 seeds).") + "\n",
         format_table(rows, list(rows[0]), markdown=True) if rows else "", ""]
     return text
+
+
+def _bars_text() -> str:
+    return "; ".join(f"{family}: test accuracy at least the {BAR_FLOOR} floor + {margin:g} "
+                     f"points and image reliance at least {reliance:g}"
+                     for family, (margin, reliance) in BARS.items())
 
 
 def _orderings(trained: list, out: Path) -> list[str]:

@@ -68,6 +68,29 @@ def test_a_configuration_without_scores_has_no_interval_but_keeps_its_figure():
     assert frame.loc["jar", "best"] and not frame.loc["concat", "tied_with_best"]
 
 
+def test_each_row_is_held_to_its_family_bar_relative_to_the_question_only_floor():
+    """encoder-fusion: floor + 15 and reliance 15; frozen-lm: floor + 8 and reliance 8."""
+    from bench.report_accuracy import bar_verdict
+
+    floors = {"majority": 30.0, "question-only": 40.0}
+    fusion = {"family": "encoder-fusion", "image_reliance": 20.0}
+    assert bar_verdict({**fusion, "test_vqa_acc": 55.0}, floors) == "met"
+    assert bar_verdict({**fusion, "test_vqa_acc": 54.9}, floors) == "missed: acc 54.9 < 55.0"
+    frozen = {"family": "frozen-lm", "test_vqa_acc": 47.0, "image_reliance": 6.1}
+    assert bar_verdict(frozen, floors) == "missed: acc 47.0 < 48.0, reliance 6.1 < 8"
+    assert bar_verdict(frozen, {"majority": 30.0}) == ""  # no question-only floor: no verdict
+    assert bar_verdict({**frozen, "image_reliance": math.nan}, floors) == ""
+
+    rows = [row("jar", 0, 80.0), row("concat", 0, 40.0)]  # blind = acc / 2
+    scores = {r["point_id"]: stored(vector(int(r["test_vqa_acc"] * N / 100))) for r in rows}
+    frame = accuracy_frame(merge_seeds(pd.DataFrame(rows), scores), floors=floors)
+    assert frame.set_index("strategy")["bar"].to_dict() == {
+        "jar": "met", "concat": "missed: acc 40.0 < 55.0"}
+    lines = "\n".join(accuracy_section(frame))
+    assert "| missed: acc 40.0 < 55.0 |" in lines and "question-only floor + 15" in lines
+    assert "not training noise" in lines  # one seed: say what the intervals leave out
+
+
 def knob_runs(results: dict[tuple, int]) -> tuple[list, dict]:
     """JAR Table 4 sweep rows: {(iterations, num_tokens, gating): questions right}."""
     rows, scores = [], {}
