@@ -139,13 +139,14 @@ def _put(record: dict, name: str, ci: Interval | None) -> None:
 
 def bar_verdict(record: dict, floors: dict[str, float]) -> str:
     """``met`` or what falls short of the row's family bar (``BARS``), e.g. ``missed:
-    reliance 6.1 < 8``; empty where the family has no bar or the figures are missing."""
+    reliance 6.10 < 8``; empty where the family has no bar or the figures are missing."""
     bar, floor = BARS.get(str(record.get(FAMILY))), floors.get(BAR_FLOOR)
     acc, reliance = record.get(TEST_ACC), record.get(IMAGE_RELIANCE)
     if bar is None or floor is None or not (_finite(acc) and _finite(reliance)):
         return ""
-    short = [f"acc {acc:.1f} < {floor + bar[0]:.1f}"] if acc < floor + bar[0] else []
-    short += [f"reliance {reliance:.1f} < {bar[1]:g}"] if reliance < bar[1] else []
+    # two decimals: one would print a reliance of 7.97 as "8.0 < 8"
+    short = [f"acc {acc:.2f} < {floor + bar[0]:.2f}"] if acc < floor + bar[0] else []
+    short += [f"reliance {reliance:.2f} < {bar[1]:g}"] if reliance < bar[1] else []
     return "missed: " + ", ".join(short) if short else "met"
 
 

@@ -75,19 +75,21 @@ def test_each_row_is_held_to_its_family_bar_relative_to_the_question_only_floor(
     floors = {"majority": 30.0, "question-only": 40.0}
     fusion = {"family": "encoder-fusion", "image_reliance": 20.0}
     assert bar_verdict({**fusion, "test_vqa_acc": 55.0}, floors) == "met"
-    assert bar_verdict({**fusion, "test_vqa_acc": 54.9}, floors) == "missed: acc 54.9 < 55.0"
+    assert bar_verdict({**fusion, "test_vqa_acc": 54.9}, floors) == "missed: acc 54.90 < 55.00"
     frozen = {"family": "frozen-lm", "test_vqa_acc": 47.0, "image_reliance": 6.1}
-    assert bar_verdict(frozen, floors) == "missed: acc 47.0 < 48.0, reliance 6.1 < 8"
+    assert bar_verdict(frozen, floors) == "missed: acc 47.00 < 48.00, reliance 6.10 < 8"
     assert bar_verdict(frozen, {"majority": 30.0}) == ""  # no question-only floor: no verdict
     assert bar_verdict({**frozen, "image_reliance": math.nan}, floors) == ""
+    assert bar_verdict({**frozen, "test_vqa_acc": 50.0, "image_reliance": 7.97},
+                       floors) == "missed: reliance 7.97 < 8"  # not "8.0 < 8"
 
     rows = [row("jar", 0, 80.0), row("concat", 0, 40.0)]  # blind = acc / 2
     scores = {r["point_id"]: stored(vector(int(r["test_vqa_acc"] * N / 100))) for r in rows}
     frame = accuracy_frame(merge_seeds(pd.DataFrame(rows), scores), floors=floors)
     assert frame.set_index("strategy")["bar"].to_dict() == {
-        "jar": "met", "concat": "missed: acc 40.0 < 55.0"}
+        "jar": "met", "concat": "missed: acc 40.00 < 55.00"}
     lines = "\n".join(accuracy_section(frame))
-    assert "| missed: acc 40.0 < 55.0 |" in lines and "question-only floor + 15" in lines
+    assert "| missed: acc 40.00 < 55.00 |" in lines and "question-only floor + 15" in lines
     assert "not training noise" in lines  # one seed: say what the intervals leave out
 
 
