@@ -30,6 +30,8 @@ from .row import POINT_ID, TEST_ACC
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
+PLAN_FILE = "plan.json"  # in each sweep's results directory: the point ids last planned
+
 
 def build_report(plan: str = "quick", out: str | Path = "reports",
                  runs: str | Path = Path("runs") / "report", data: str | Path | None = None,
@@ -51,6 +53,8 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
             print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
             with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
                 ran += run_sweep(spec, runs / spec.name, workers=workers).ran
+            atomic_write_json(runs / spec.name / PLAN_FILE,
+                              {"point_ids": [spec.key(p) for p in spec.points]})
         with stages.stage("floors and JAR paper tables"):
             _store_floors(data_dir, runs)
             _store_jar_paper(runs)
@@ -87,7 +91,18 @@ def _spec_path(name: str) -> Path:
 
 
 def _rows(directory: Path) -> pd.DataFrame:
-    return ResultStore(directory).frame()
+    """The sweep's stored rows of the points its spec listed when the report last ran
+    (``PLAN_FILE``): rows of an earlier edit of a preset or spec stay in the store but are
+    not shown (nor merged with the current rows as if they were other seeds)."""
+    frame = ResultStore(directory).frame()
+    plan = _read_json(directory / PLAN_FILE)
+    if not plan or POINT_ID not in frame.columns:
+        return frame
+    current = frame[POINT_ID].isin(plan.get("point_ids", []))
+    if not current.all():
+        print(f"[report] {directory.name}: {int((~current).sum())} stored rows of an earlier "
+              "plan left out", flush=True)
+    return frame[current].reset_index(drop=True)
 
 
 def _point_scores(runs: Path, results: dict[str, pd.DataFrame]) -> dict[str, dict]:
