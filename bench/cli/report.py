@@ -14,8 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run what is missing and write the comparison report")
     p.add_argument("--plan", "--preset", dest="plan", choices=sorted(PLANS), default="quick",
                    help="the report's plan. quick: every strategy at CPU scale, 1 seed; measured "
-                   "32-35 min wall (1921 s on AMD EPYC, 2070 s on Intel Xeon) from a fresh "
-                   "clone on 2 CPU cores, points "
+                   "29-35 min wall from a fresh clone on 2 CPU cores (1713 and 2070 s on "
+                   "Intel Xeon, 1921 s on AMD EPYC; the same work, the machine's load "
+                   "varies), points "
                    "trained 2 at a time (the environment section of the page breaks it "
                    "down). paper: the same strategies for 3 seeds, 30 epochs (encoder-fusion) "
                    "and 10 (frozen-LM), plus the JAR Table 4 ablations trained (39 points): "
