@@ -30,8 +30,6 @@ from .row import POINT_ID, TEST_ACC
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
 
-PLAN_FILE = "plan.json"  # in each sweep's results directory: the point ids last planned
-
 
 def build_report(plan: str = "quick", out: str | Path = "reports",
                  runs: str | Path = Path("runs") / "report", data: str | Path | None = None,
@@ -53,8 +51,6 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
             print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
             with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
                 ran += run_sweep(spec, runs / spec.name, workers=workers).ran
-            atomic_write_json(runs / spec.name / PLAN_FILE,
-                              {"point_ids": [spec.key(p) for p in spec.points]})
         with stages.stage("floors and JAR paper tables"):
             _store_floors(data_dir, runs)
             _store_jar_paper(runs)
@@ -91,18 +87,13 @@ def _spec_path(name: str) -> Path:
 
 
 def _rows(directory: Path) -> pd.DataFrame:
-    """The sweep's stored rows of the points its spec listed when the report last ran
-    (``PLAN_FILE``): rows of an earlier edit of a preset or spec stay in the store but are
-    not shown (nor merged with the current rows as if they were other seeds)."""
-    frame = ResultStore(directory).frame()
-    plan = _read_json(directory / PLAN_FILE)
-    if not plan or POINT_ID not in frame.columns:
-        return frame
-    current = frame[POINT_ID].isin(plan.get("point_ids", []))
-    if not current.all():
-        print(f"[report] {directory.name}: {int((~current).sum())} stored rows of an earlier "
-              "plan left out", flush=True)
-    return frame[current].reset_index(drop=True)
+    """The sweep's rows of the points its spec listed when it last ran: rows of an earlier
+    edit of a preset or spec are not shown (nor merged with today's as other seeds)."""
+    frame, left_out = ResultStore(directory).planned_frame()
+    if left_out:
+        print(f"[report] {directory.name}: {left_out} stored rows of an earlier plan left "
+              "out", flush=True)
+    return frame
 
 
 def _point_scores(runs: Path, results: dict[str, pd.DataFrame]) -> dict[str, dict]:

@@ -41,6 +41,7 @@ class ResultStore:
         self.json_path = self.dir / "results.json"
         self.csv_path = self.dir / "results.csv"
         self.lock_path = self.dir / ".results.lock"
+        self.plan_path = self.dir / "plan.json"  # the point ids the spec listed last run
         self.ran = 0  # points the run_sweep call that returned this store ran
         self._rows: list[dict[str, Any]] = self._read()
 
@@ -79,3 +80,23 @@ class ResultStore:
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self._rows)
+
+    def record_plan(self, point_ids: list[str]) -> None:
+        """The point ids the sweep's spec lists now: rows of an earlier edit of the spec or
+        a preset stay stored, but ``planned_frame`` leaves them out."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.plan_path, {"point_ids": point_ids})
+
+    def planned_frame(self) -> tuple[pd.DataFrame, int]:
+        """The rows of the last recorded plan (every row where none was recorded) and how
+        many stored rows that left out."""
+        frame = self.frame()
+        if not self.plan_path.is_file() or POINT_ID not in frame.columns:
+            return frame, 0
+        try:
+            planned = json.loads(self.plan_path.read_text())["point_ids"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise UserError(f"plan file {self.plan_path} is not a JSON object with a "
+                            "point_ids list (delete it to show every stored row)") from None
+        current = frame[POINT_ID].isin(planned)
+        return frame[current].reset_index(drop=True), int((~current).sum())

@@ -228,8 +228,10 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         raise UserError(f"workers must be 0 (one per core) or more, not {workers}")
     with output_lock(out_dir, "sweep directory"):
         store = ResultStore(out_dir)
+        keys = [spec.key(p) for p in spec.points]
+        store.record_plan(keys)  # first: a run killed midway still names today's points
         done = store.done()
-        todo = [p for p in spec.points if spec.key(p) not in done]
+        todo = [p for p, key in zip(spec.points, keys) if key not in done]
         workers = workers or auto_workers(len(todo))
         parallel = (workers > 1 and len(todo) > 1 and run_point is None
                     and spec.mode == "train" and spec.recipe(todo[0]).get("device", "cpu")

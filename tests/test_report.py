@@ -155,21 +155,22 @@ def test_render_is_stable_on_rerun(stored_runs, tmp_path, capsys):
 def test_rows_of_an_earlier_plan_are_left_out_not_merged_as_seeds(stored_runs, tmp_path,
                                                                   capsys):
     """An edited preset gives new point ids; the old rows stay stored but the page shows the
-    points the report last planned (plan.json), never the two averaged as seeds."""
+    points the sweep last planned (plan.json, written by run_sweep), never the two averaged
+    as seeds."""
     store = ResultStore(stored_runs / "strategies_quick")
     current = [r["point_id"] for r in store.rows]
+    assert json.loads(store.plan_path.read_text()) == {"point_ids": current}
     jar = next(r for r in store.rows if r["strategy"] == "jar")
     store.add({**jar, "point_id": "0123456789ab", "test_vqa_acc": 10.0})
-    page, _ = render(stored_runs, tmp_path, capsys)
-    assert "| jar | encoder-fusion | 2 |" in page  # no plan file (older runs): all rows shown
-    (stored_runs / "strategies_quick" / "plan.json").write_text(
-        json.dumps({"point_ids": current}))
     code, stdout, err = run_cli(["report", "--render-only", "--runs", str(stored_runs),
                                  "--out", str(tmp_path / "reports")], capsys)
     assert code == 0, err
     assert "strategies_quick: 1 stored rows of an earlier plan left out" in stdout
     page = (tmp_path / "reports" / "README.md").read_text()
     assert "± std" not in page and f"| jar | encoder-fusion | {jar['test_vqa_acc']:.1f} [" in page
+    store.plan_path.unlink()  # runs from before plan files: every stored row is shown
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert "| jar | encoder-fusion | 2 |" in page
 
 
 def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():

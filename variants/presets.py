@@ -92,9 +92,10 @@ register_preset(Preset(
     # by the strategies themselves); elsewhere both stay randomly initialised
     pretrained=dict(vision_path="@pretrained", lm_path="@pretrained"),
     # the input-placement baselines keep their single, final [CLS]; finetune's pretrained
-    # ViT and OPT train at 1e-4, its new layers at the run's lr. Measured (built-in data,
-    # seed 0, 2 epochs, test acc / image reliance): at the run's 1e-3 it forgot the image
-    # (42.9 / 0.0, the question-only answers); at 1e-4 50.8 / 6.9; at 3e-4 49.4 / 5.6
+    # ViT and OPT train at 1e-4, its new layers at the run's lr. Measured with the run's lr
+    # at 1e-3 (built-in data, seed 0, 2 epochs, test acc / image reliance): backbones at
+    # 1e-3 forgot the image (42.9 / 0.0, the question-only answers); at 1e-4 50.8 / 6.9; at
+    # 3e-4 49.4 / 5.6
     per_strategy={**{name: {"vision_layers": 1} for name in ("promptfuse", "magma", "limber")},
                   "finetune": {"backbone_lr": 1e-4}},
     # Measured on the built-in data, seed 0, 2 epochs (test acc / image reliance): prompt and
