@@ -171,6 +171,11 @@ def test_rows_of_an_earlier_plan_are_left_out_not_merged_as_seeds(stored_runs, t
     store.plan_path.unlink()  # runs from before plan files: every stored row is shown
     page, _ = render(stored_runs, tmp_path, capsys)
     assert "| jar | encoder-fusion | 2 |" in page
+    store.plan_path.write_text('{"point_ids": ')  # cut short: one line, exit 2
+    code, _, err = run_cli(["report", "--render-only", "--runs", str(stored_runs),
+                            "--out", str(tmp_path / "reports")], capsys)
+    assert code == 2 and "plan file" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "reports" / "README.md").read_text() == page  # the page is kept
 
 
 def test_presets_train_late_fusion_and_the_paper_preset_runs_three_seeds():
