@@ -27,8 +27,11 @@ from .errors import UserError
 from .report_plans import PLANS, SWEEPS_DIR
 from .report_render import render
 from .row import POINT_ID, TEST_ACC
+from .stats import Interval
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
+
+FLOOR_INTERVAL = ("ci_lo", "ci_hi")  # floors.csv: 95 % bootstrap bounds of test accuracy, %
 
 
 def build_report(plan: str = "quick", out: str | Path = "reports",
@@ -62,7 +65,9 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
-        page = render(results, out, plan=plan, floors=_read_floors(runs),
+        floor_values, floor_intervals = _read_floors(runs)
+        page = render(results, out, plan=plan, floors=floor_values,
+                      floor_intervals=floor_intervals,
                       timing=_read_json(runs / "stages.json"),
                       scores=_point_scores(runs, results))
     if not render_only:
@@ -114,10 +119,12 @@ def _point_scores(runs: Path, results: dict[str, pd.DataFrame]) -> dict[str, dic
 def _store_floors(data_dir: Path, runs: Path) -> None:
     """Majority-answer and question-only accuracy on the test split (computed once)."""
     path = runs / "floors.csv"
-    if path.is_file():
-        return
+    if path.is_file() and FLOOR_INTERVAL[0] in pd.read_csv(path).columns:
+        return  # (a file from before the intervals is written again)
 
-    frame = pd.DataFrame([{"baseline": r["baseline"], TEST_ACC: 100 * r["accuracy"]}
+    frame = pd.DataFrame([{"baseline": r["baseline"], TEST_ACC: 100 * r["accuracy"],
+                           FLOOR_INTERVAL[0]: 100 * r["ci_lo"],
+                           FLOOR_INTERVAL[1]: 100 * r["ci_hi"]}
                           for r in floors(data_dir) if r["split"] == "test"])
     atomic_write_csv(path, frame)
 
@@ -131,11 +138,16 @@ def _store_jar_paper(runs: Path) -> None:
     atomic_write_csv(path, pd.DataFrame(compare("jar-base")["rows"]))
 
 
-def _read_floors(runs: Path) -> dict[str, float]:
+def _read_floors(runs: Path) -> tuple[dict[str, float], dict[str, Interval]]:
+    """Floor name -> test accuracy (%), and -> its interval where floors.csv has one."""
     path = runs / "floors.csv"
     if not path.is_file():
-        return {}
+        return {}, {}
     frame = pd.read_csv(path)
-    return dict(zip(frame["baseline"], frame[TEST_ACC]))
+    values = dict(zip(frame["baseline"], frame[TEST_ACC]))
+    if not set(FLOOR_INTERVAL) <= set(frame.columns):
+        return values, {}
+    return values, {r["baseline"]: Interval(r[TEST_ACC], r[FLOOR_INTERVAL[0]],
+                                            r[FLOOR_INTERVAL[1]]) for _, r in frame.iterrows()}
 
 

@@ -46,6 +46,7 @@ from .row import (
     TRAINABLE_PCT,
 )
 from .stages import table as stage_table
+from .stats import Interval
 from .table import format_table
 
 COMPARISON = [(STRATEGY, "strategy"), (FAMILY, "family"), (PRESET, "preset"),
@@ -76,10 +77,12 @@ def md_table(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
 
 
 def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
-           floors: dict[str, float], timing: dict | None = None,
+           floors: dict[str, float], floor_intervals: dict[str, Interval] | None = None,
+           timing: dict | None = None,
            scores: dict[str, dict[str, list]] | None = None) -> Path:
     """Write the page; ``scores`` maps a trained row's ``point_id`` to its stored
-    per-question test scores (intervals and paired comparisons need them)."""
+    per-question test scores (intervals and paired comparisons need them);
+    ``floor_intervals`` the floors' own intervals (in %), where they were computed."""
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"# fusebench report ({plan})\n",
              "For each way of fusing an image with text: what it costs (parameters, GFLOPs, "
@@ -89,7 +92,8 @@ def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
              "below was measured by this harness on the machine named at the end.\n"]
     trained = merge_seeds(_trained_rows(results), scores or {})
     shown = [t for t in trained if t.sweep in SECTIONS["comparison"][plan]]
-    parts += _comparison(accuracy_frame(shown, floors=floors), floors, out)
+    parts += _comparison(accuracy_frame(shown, floors=floors), floors, floor_intervals or {},
+                         out)
     parts += _jar_tables(results, out)
     parts += _epalm_table(_section(results, "epalm_variants", plan), out)
     parts += _orderings(trained, out)
@@ -112,16 +116,29 @@ def _trained_rows(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _comparison(frame: pd.DataFrame, floors: dict[str, float], out: Path) -> list[str]:
+def _floor_text(floors: dict[str, float], intervals: dict[str, Interval]) -> str:
+    """``majority 29.83 % [28.2, 31.5], ...``: each floor with its interval when known."""
+    if not floors:
+        return "Accuracy floors: not computed."
+    text = ", ".join(f"{k} {v:.2f} %" + (f" [{intervals[k].lo:.1f}, {intervals[k].hi:.1f}]"
+                                         if k in intervals else "")
+                     for k, v in floors.items())
+    note = ("95 % bootstrap intervals over the test questions, as for the trained rows"
+            if len(intervals) == len(floors) else
+            "no interval where floors.csv predates them: the next `fusebench report` "
+            "without --render-only recomputes it")
+    return f"Accuracy floors on the same test split: **{text}** ({note})."
+
+
+def _comparison(frame: pd.DataFrame, floors: dict[str, float],
+                floor_intervals: dict[str, Interval], out: Path) -> list[str]:
     lines = ["## Strategy comparison\n"]
     if frame.empty:
         return lines + ["No trained results yet (run `fusebench report`).\n"]
     frame = frame.sort_values([FAMILY, TEST_ACC], ascending=[True, False])
     atomic_write_csv(out / "comparison.csv", frame)
-    floor_text = ", ".join(f"{k} {v:.2f} %" for k, v in floors.items()) or "not computed"
-    lines += [f"Accuracy floors on the same test split: **{floor_text}** (no interval: the "
-              "floors' per-question scores are not stored). An accuracy is only as good as "
-              "its margin over these.\n",
+    lines += [_floor_text(floors, floor_intervals) + " An accuracy is only as good as its "
+              "margin over these.\n",
               md_table(frame, COMPARISON), "",
               "GFLOPs: forward, per example, one multiply-add = one FLOP (fvcore's convention), "
               "counted by FlopCounterMode and checked against fvcore (flops_agree_pct in "

@@ -12,6 +12,7 @@ from bench.data.baselines import QuestionOnly, floors, oracle_report
 from bench.data.loaders import load_examples
 from bench.data.synthvqa import make
 from bench.metrics.vqa import normalize_answer, vqa_accuracy
+from bench.stats import bootstrap_mean
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,21 @@ def test_floor_rows_and_majority_by_hand(root):
     assert majority_val["n"] == len(val)
     for r in rows:
         assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["exact_match"] <= 1.0
+
+
+def test_each_floor_carries_the_bootstrap_interval_of_its_per_question_scores(root):
+    rows = floors(root, seed=0, cache=False)
+    val = load_examples(root, "val")
+    most = rows[0]  # majority, val: one answer for every question
+    answer = Counter(normalize_answer(e.answer) for e in load_examples(root, "train")
+                     ).most_common(1)[0][0]
+    expected = bootstrap_mean([vqa_accuracy(answer, e.answers) for e in val])
+    assert (most["ci_lo"], most["ci_hi"]) == pytest.approx((expected.lo, expected.hi))
+    assert most["ci_hi"] - most["ci_lo"] > 0.01  # 150 images' questions: a real spread
+    for r in rows:
+        assert r["ci_lo"] <= r["accuracy"] <= r["ci_hi"], r["baseline"]
+        if r["baseline"] == "oracle":  # every question scores 1: no spread at all
+            assert r["ci_lo"] == r["ci_hi"] == 1.0
 
 
 def test_oracle_is_the_ceiling_and_100_percent_on_synthvqa(root):

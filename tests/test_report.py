@@ -106,6 +106,16 @@ def test_render_only_builds_every_section(stored_runs, tmp_path, capsys):
         assert column in comparison.columns, column
 
 
+def test_floors_are_printed_with_their_intervals_when_floors_csv_has_them(
+        stored_runs, tmp_path, capsys):
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert "majority 29.30 %," in page and "predates them" in page  # an older floors.csv
+    pd.DataFrame([{"baseline": "majority", "test_vqa_acc": 29.3, "ci_lo": 27.66,
+                   "ci_hi": 30.94}]).to_csv(stored_runs / "floors.csv", index=False)
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert "majority 29.30 % [27.7, 30.9]" in page and "predates them" not in page
+
+
 def test_accuracies_carry_intervals_gaps_and_the_blind_flag(stored_runs, tmp_path, capsys):
     page, out = render(stored_runs, tmp_path, capsys)
     header = table_row(page, "strategy", "**Accuracy, with")

@@ -72,13 +72,15 @@ def run_baselines(args: argparse.Namespace) -> int:
     for r in rows:
         row = {"baseline": r["baseline"], "split": r["split"],
                "VQA acc %": round(100 * r["accuracy"], 2),
+               "95 % CI": f"[{100 * r['ci_lo']:.1f}, {100 * r['ci_hi']:.1f}]",
                "exact match %": round(100 * r["exact_match"], 2)}
         row.update({f"{k[4:-1]} %": round(100 * v, 2) for k, v in r.items()
                     if k.startswith("acc[")})
         row.update({"questions": r["n"], "seed": r["seed"]})
         table.append(row)
     print_table(table)
-    print("\nFloors: answers chosen without the image, scored with the official VQA accuracy.")
+    print("\nFloors: answers chosen without the image, scored with the official VQA accuracy "
+          "(95 % CI: bootstrap over the split's questions).")
     print("oracle: the ceiling, the best single answer per question by the same rules.")
     for r in rows:
         if r["baseline"] == "oracle" and r["accuracy"] < 1.0:

@@ -30,7 +30,9 @@ import torch
 from torch import nn
 
 from bench.atomic_files import atomic_write_text
+from bench.evaluate import question_scores
 from bench.metrics.vqa import normalize_answer, oracle_accuracy, vqa_report
+from bench.stats import bootstrap_mean
 
 from .dataset import AnswerVocab, soft_scores
 from .loaders import Example, _resolve, detect_format, load_examples
@@ -146,16 +148,21 @@ def evaluate_floors(train: Sequence[Example], evals: dict[str, Sequence[Example]
     for name, predict in predictors.items():
         for split, exs in evals.items():
             preds = dict(zip((e.question_id for e in exs), predict(exs), strict=True))
-            rows.append(_row(name, split, vqa_report(preds, exs), seed))
+            rows.append(_row(name, split, vqa_report(preds, exs), seed,
+                             question_scores(preds, exs)["vqa_acc"]))
     for split, exs in evals.items():
         rep = oracle_report(exs)
-        rows.append({**_row("oracle", split, rep, seed), "unmatchable": rep["unmatchable"],
-                     "disagreeing": rep["disagreeing"]})
+        rows.append({**_row("oracle", split, rep, seed, rep["scores"]),
+                     "unmatchable": rep["unmatchable"], "disagreeing": rep["disagreeing"]})
     return rows
 
 
-def _row(name: str, split: str, rep: dict, seed: int) -> dict:
+def _row(name: str, split: str, rep: dict, seed: int, scores: Sequence[float]) -> dict:
+    """One floor's fields; ``ci_lo`` / ``ci_hi``: the 95 % bootstrap interval of its
+    accuracy over the split's questions (``bench.stats``, as for every trained row)."""
+    interval = bootstrap_mean(scores)
     return {"baseline": name, "split": split, "accuracy": rep["accuracy"],
+            "ci_lo": interval.lo, "ci_hi": interval.hi,
             "exact_match": rep["exact_match"], "n": rep["n"],
             **{f"acc[{k}]": v for k, v in rep["per_answer_type"].items()}, "seed": seed}
 
@@ -172,7 +179,7 @@ def oracle_report(examples: Sequence[Example]) -> dict:
         per_type[e.answer_type or "all"].append(a)
     if not acc:
         raise ValueError("oracle_report: no examples to score")
-    return {"accuracy": sum(acc) / len(acc), "exact_match": 1.0, "n": len(acc),
+    return {"accuracy": sum(acc) / len(acc), "exact_match": 1.0, "n": len(acc), "scores": acc,
             "per_answer_type": {k: sum(v) / len(v) for k, v in sorted(per_type.items())},
             "unmatchable": sum(a == 0.0 for a in acc),
             "disagreeing": sum(0.0 < a < 1.0 for a in acc)}
@@ -193,7 +200,7 @@ def floors(root: str | Path, seed: int = 0, train_split: str = "train",
     """Floors for the dataset at ``root`` (cached in ``root/baselines.json`` when writable)."""
     root = Path(root)
     splits = [train_split, *eval_splits]
-    key = json.dumps({"seed": seed, "files": _signature(root, splits), "version": 2})
+    key = json.dumps({"seed": seed, "files": _signature(root, splits), "version": 3})
     path = root / "baselines.json"
     if cache and path.is_file():
         try:
