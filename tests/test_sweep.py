@@ -107,3 +107,16 @@ def test_point_identity_is_the_resolved_config():
     keys = [spec.key(p) for p in spec.points]
     assert keys[0] == keys[1]  # depth 12 is the default: the same model, the same point
     assert keys[2] != keys[0]
+
+
+def test_cli_table_shows_the_current_plan_and_counts_the_rows_it_left_out(tmp_path, capsys):
+    path, out = tmp_path / "s.yaml", tmp_path / "o"
+    path.write_text(yaml.safe_dump({**GOOD, "grids": [{"strategy": ["concat"],
+                                                       "depth": [1, 2]}]}))
+    assert run_cli(["sweep", str(path), "--out", str(out), "--quiet"], capsys)[0] == 0
+    path.write_text(yaml.safe_dump({**GOOD, "grids": [{"strategy": ["concat"], "depth": [3]}]}))
+    code, stdout, _ = run_cli(["sweep", str(path), "--out", str(out), "--quiet"], capsys)
+    assert code == 0 and "2 stored rows of an earlier plan are kept there, not shown" in stdout
+    table = [line.split() for line in stdout.splitlines() if line.startswith("concat")]
+    assert [row[1] for row in table] == ["3"]  # the grid.depth column: today's point only
+    assert len(json.loads((out / "results.json").read_text())) == 3  # nothing deleted

@@ -42,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from bench.atomic_files import check_writable_dir
     from bench.store import ResultStore
     from bench.sweep import load_spec, run_sweep
@@ -56,10 +58,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     before = len(spec.points) - len({spec.key(p) for p in spec.points} - ResultStore(out).done())
     store = run_sweep(spec, out, progress=not args.quiet, workers=args.workers)
-    rows = [r for r in store.rows if r.get(SWEEP) == spec.name]
+    planned, stale = store.planned_frame()  # rows of an earlier edit of the spec stay stored
+    rows = [{k: v for k, v in r.items() if not pd.isna(v)}
+            for r in planned.to_dict("records") if r.get(SWEEP) == spec.name]
     varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
     print_table(rows, [c for c in [STRATEGY, *varied, *SUMMARY[1:]]
                        if any(c in r for r in rows)])
     print(f"{spec.name}: {len(spec.points)} points, {before} already done, "
-          f"results in {out}/results.csv and results.json")
+          f"results in {out}/results.csv and results.json"
+          + (f" ({stale} stored rows of an earlier plan are kept there, not shown)"
+             if stale else ""))
     return 0
