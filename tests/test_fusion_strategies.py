@@ -181,3 +181,23 @@ def test_weight_decay_spares_norms_biases_gates_latents_and_embeddings(name):
     spared += [p for n, p in model.named_parameters() if p.ndim < 2 or
                n.split(".")[-1] in ("tokens", "modality", "pos_embed", "cls_token")]
     assert spared and not any(id(p) in decayed for p in spared)
+
+
+@pytest.mark.parametrize("name", ["cross_attn", "late_fusion"])
+def test_an_encoder_trained_from_pixels_gets_vision_lr_and_a_frozen_one_no_group(name):
+    """tiny trains a raw-pixel encoder at its vision_lr (a tenth of the run's lr), scheduled
+    like the rest; a frozen encoder has no parameters to place, so the groups stay as they
+    were, and vision_lr=0 means the run's lr."""
+    model = variants.create(name, preset="tiny", freeze_vision=False)
+    groups = {g["name"]: g for g in model.param_groups(lr=2e-3, weight_decay=0.01)}
+    encoder = {id(p) for p in model.image_encoder.parameters()}
+    slow = [p for n in ("vision", "vision_no_decay") for p in groups[n]["params"]]
+    fast = [p for n in ("main", "main_no_decay") for p in groups[n]["params"]]
+    assert groups["vision"]["lr"] == groups["vision_no_decay"]["lr"] == model.cfg.vision_lr
+    assert 0 < model.cfg.vision_lr < 2e-3 and groups["main"]["lr"] == 2e-3
+    assert {id(p) for p in slow} == encoder and not encoder & {id(p) for p in fast}
+    assert groups["vision"]["weight_decay"] == 0.01 and not groups["vision"].get("fixed_lr")
+    for overrides in ({"freeze_vision": True}, {"freeze_vision": False, "vision_lr": 0.0}):
+        names = {g["name"] for g in variants.create(name, preset="tiny", **overrides)
+                 .param_groups(lr=2e-3)}
+        assert names == {"main", "main_no_decay"}, overrides

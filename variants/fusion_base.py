@@ -20,7 +20,7 @@ from .backbones import BERT_SIZES, STEMS, VIT_SIZES, ImageEncoder, TextEncoder, 
 from .blocks import VQA_LOSSES, BiGRUText, ClassifierHead, vqa_loss
 from .config import BaseConfig, knob
 from .errors import UserError
-from .interface import Batch, FusionModel, Output
+from .interface import Batch, FusionModel, Output, decay_groups
 
 
 @dataclass
@@ -34,6 +34,8 @@ class ImageFusionConfig(BaseConfig):
                             "(a small timm ResNet at the same stride)", choices=STEMS)
     vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
     freeze_vision: bool = knob(False, "freeze the image encoder")
+    vision_lr: float = knob(0.0, "learning rate of the image encoder when it trains "
+                            "(freeze_vision=false; scheduled; 0 = the run's lr)", minimum=0.0)
     width: int = knob(768, "fusion width D (both modalities are projected to it)", minimum=1)
     answer_loss: str = knob("bce", "classifier loss: bce (soft scores, bottom-up VQA) or "
                             "softmax (cross-entropy on the normalised scores)",
@@ -107,6 +109,19 @@ class EncoderFusionModel(FusionModel):
             freeze(self.image_encoder)
         self.fusion = make_fusion(cfg, self.image_encoder.dim, self.text_encoder.dim)
         self.head = ClassifierHead(getattr(self.fusion, "out_dim", cfg.width), cfg.num_answers)
+
+    def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict]:
+        """``decay_groups`` at ``lr``; a trained image encoder in its own "vision" groups at
+        ``vision_lr`` when set (an encoder learning from raw pixels under the fusion's rate
+        stops learning: see the tiny preset)."""
+        encoder = {id(p) for p in self.image_encoder.parameters() if p.requires_grad}
+        if not (self.cfg.vision_lr and encoder):
+            return super().param_groups(lr, weight_decay)
+        params = self.trainable_parameters()
+        return (decay_groups(self, [p for p in params if id(p) not in encoder], lr,
+                             weight_decay)
+                + decay_groups(self, [p for p in params if id(p) in encoder],
+                               self.cfg.vision_lr, weight_decay, "vision"))
 
     def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Image-encoder outputs; what the frozen-feature cache stores per image."""

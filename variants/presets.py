@@ -36,11 +36,16 @@ register_preset(Preset(
                    text="gru", width=64,
                    heads=2, depth=2, text_len=16, num_tokens=8, iterations=2,
                    fusion_layers=2, self_per_cross=1, resampler_depth=1,
-                   answer_loss="softmax"),
+                   answer_loss="softmax", vision_lr=2e-4),
     families=("encoder-fusion",),
     # On the built-in data: the shipped micro ViT pretrained on its scene annotations,
     # frozen (features cached once). Elsewhere the encoder trains from raw pixels.
     pretrained=dict(vision_path="@pretrained", freeze_vision=True),
+    # vision_lr: an encoder trained from raw pixels (elsewhere, or freeze_vision=false) at a
+    # tenth of the fusion's lr. Measured on the built-in data, cross_attn, seed 0, 20 epochs,
+    # test acc / image reliance: at the run's 2e-3 47.5 % / 3.9 (training loss 1.63 -> 1.35:
+    # the encoder stops learning, and a frozen *random* encoder does better: 54.7 / 12.0);
+    # at 2e-4 57.3 % / 15.3, val still rising at epoch 20 (968 s of training on 2 cores)
     # Measured on the built-in data with the frozen shipped ViT (cross_attn): the attention
     # fusions only take off after several epochs, sooner with the softmax loss: val bce
     # 57.8 / 60.7 / 64.5 % after 5 / 8 / 10 epochs (of a 15-epoch schedule), softmax
