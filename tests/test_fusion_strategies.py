@@ -166,13 +166,13 @@ def test_weight_decay_spares_norms_biases_gates_latents_and_embeddings(name):
     array or an embedding table pulls it to 0 (a closed gate, a blank query)."""
     from variants.blocks import TanhGate
 
-    model = variants.create(name, "tiny")
+    model = variants.create(name, "tiny")  # the encoder trains: "vision" groups as well
     groups = {g["name"]: g for g in model.param_groups(lr=1e-3, weight_decay=0.05)}
-    assert groups["main"]["weight_decay"] == 0.05
+    assert groups["main"]["weight_decay"] == groups["vision"]["weight_decay"] == 0.05
     assert groups["main_no_decay"]["weight_decay"] == 0.0
-    decayed = {id(p) for p in groups["main"]["params"]}
-    assert len(decayed) + len(groups["main_no_decay"]["params"]) == \
-        len(model.trainable_parameters())
+    decayed = {id(p) for n in ("main", "vision") for p in groups[n]["params"]}
+    assert len(decayed) + sum(len(groups[n]["params"]) for n in groups if "no_decay" in n) \
+        == len(model.trainable_parameters())
     names = {id(p): n for n, p in model.named_parameters()}
     assert all(names[i].endswith("weight") for i in decayed)
     spared = [p for m in model.modules()
