@@ -11,15 +11,17 @@ from variants.blocks import RecurrentLayer
 from variants.errors import UserError
 
 
+@pytest.mark.parametrize("directions", [1, 2])
 @pytest.mark.parametrize("cell,reference", [("lstm", nn.LSTM), ("gru", nn.GRU)])
-def test_recurrent_layer_matches_torch(cell, reference):
-    ours = RecurrentLayer(5, 7, cell)
-    theirs = reference(5, 7, batch_first=True)
+def test_recurrent_layer_matches_torch(cell, reference, directions):
+    ours = RecurrentLayer(5, 7, cell, directions=directions)
+    theirs = reference(5, 7, batch_first=True, bidirectional=directions == 2)
     with torch.no_grad():
-        theirs.weight_ih_l0.copy_(ours.x2h.weight)
-        theirs.bias_ih_l0.copy_(ours.x2h.bias)
-        theirs.weight_hh_l0.copy_(ours.h2h.weight)
-        theirs.bias_hh_l0.copy_(ours.h2h.bias)
+        for d, suffix in enumerate(["", "_reverse"][:directions]):
+            getattr(theirs, "weight_ih_l0" + suffix).copy_(ours.x2h_weight[d].T)
+            getattr(theirs, "bias_ih_l0" + suffix).copy_(ours.x2h_bias[d, 0])
+            getattr(theirs, "weight_hh_l0" + suffix).copy_(ours.h2h_weight[d].T)
+            getattr(theirs, "bias_hh_l0" + suffix).copy_(ours.h2h_bias[d, 0])
     x = torch.randn(3, 6, 5)
     expected, _ = theirs(x)
     assert torch.allclose(ours(x, torch.ones(3, 6)), expected, atol=1e-5)
@@ -41,7 +43,7 @@ def test_knobs_change_the_model():
     concat = variants.create("late_fusion", "tiny", combine="concat")
     assert concat.head.fc1.in_features == 2 * concat.cfg.width
     gru = variants.create("late_fusion", "tiny", rnn="gru")
-    assert gru.text_encoder.layers[0].h2h.out_features == 3 * gru.cfg.width
+    assert gru.text_encoder.layers[0].h2h_weight.shape[-1] == 3 * gru.cfg.width
     torch.manual_seed(0)
     product = variants.create("late_fusion", "tiny").eval()
     torch.manual_seed(0)

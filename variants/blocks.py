@@ -181,41 +181,63 @@ CELLS = {"lstm": 4, "gru": 3}  # gates per cell
 
 
 class RecurrentLayer(nn.Module):
-    """One LSTM or GRU layer over [B, L, D] -> [B, L, H]. Where ``mask`` is 0 the state is
-    carried unchanged, so the last position holds the state after the last real token,
-    whichever side the padding is on."""
+    """One LSTM or GRU layer over [B, L, D] -> [B, L, directions * H]. Where ``mask`` is 0
+    the state is carried unchanged, so the last position holds the state after the last real
+    token, whichever side the padding is on. ``directions=2`` also runs the sequence
+    backwards with its own weights, in the same batched matmuls as the forward pass (one
+    recurrence of 2 x B rows rather than two of B: half the small ops per step)."""
 
-    def __init__(self, input_dim: int, hidden: int, cell: str):
+    def __init__(self, input_dim: int, hidden: int, cell: str, directions: int = 1):
         super().__init__()
-        self.cell, self.hidden = cell, hidden
-        self.x2h = nn.Linear(input_dim, CELLS[cell] * hidden)
-        self.h2h = nn.Linear(hidden, CELLS[cell] * hidden)
+        if directions not in (1, 2):
+            raise ValueError(f"directions must be 1 or 2, not {directions}")
+        self.cell, self.hidden, self.directions = cell, hidden, directions
+        gates = CELLS[cell] * hidden
+        # [directions, in, out] weights for bmm; nn.Linear's init (uniform, 1/sqrt(fan_in))
+        self.x2h_weight = nn.Parameter(_uniform(input_dim, directions, input_dim, gates))
+        self.x2h_bias = nn.Parameter(_uniform(input_dim, directions, 1, gates))
+        self.h2h_weight = nn.Parameter(_uniform(hidden, directions, hidden, gates))
+        self.h2h_bias = nn.Parameter(_uniform(hidden, directions, 1, gates))
         if cell == "lstm":  # forget gate open at the start (Jozefowicz et al. 2015)
             with torch.no_grad():
-                self.x2h.bias[hidden:2 * hidden].fill_(1.0)
+                self.x2h_bias[..., hidden:2 * hidden].fill_(1.0)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        gates_x = self.x2h(x)  # every step's input projection in one matmul
-        h = x.new_zeros(x.shape[0], self.hidden)
+        B, L, _ = x.shape
+        H, keep = self.hidden, mask.bool()
+        if self.directions == 2:  # the backward direction reads the flipped sequence
+            x, keep = torch.stack([x, x.flip(1)]), torch.stack([keep, keep.flip(1)])
+        else:
+            x, keep = x.unsqueeze(0), keep.unsqueeze(0)
+        # every step's input projection in one matmul: [dirs, B * L, gates]
+        gates_x = (torch.bmm(x.reshape(self.directions, B * L, -1), self.x2h_weight)
+                   + self.x2h_bias).view(self.directions, B, L, -1)
+        keep = keep.unsqueeze(-1)  # [dirs, B, L, 1]
+        h = x.new_zeros(self.directions, B, H)
         c = h
-        keep = mask.to(x.dtype).unsqueeze(-1)
         states = []
-        for t in range(x.shape[1]):
-            gx, gh = gates_x[:, t], self.h2h(h)
+        for t in range(L):
+            gx, gh = gates_x[:, :, t], torch.bmm(h, self.h2h_weight) + self.h2h_bias
             if self.cell == "lstm":
                 i, f, g, o = (gx + gh).chunk(4, dim=-1)
                 c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h_new = torch.sigmoid(o) * torch.tanh(c_new)
-                c = c + keep[:, t] * (c_new - c)
-            else:
-                xr, xz, xn = gx.chunk(3, dim=-1)
-                hr, hz, hn = gh.chunk(3, dim=-1)
-                z = torch.sigmoid(xz + hz)
-                n = torch.tanh(xn + torch.sigmoid(xr + hr) * hn)
-                h_new = (1 - z) * n + z * h
-            h = h + keep[:, t] * (h_new - h)
+                c = torch.where(keep[:, :, t], c_new, c)
+            else:  # torch's GRU: reset and update gates, then the candidate state
+                r, z = torch.sigmoid(gx[..., :2 * H] + gh[..., :2 * H]).chunk(2, dim=-1)
+                n = torch.tanh(gx[..., 2 * H:] + r * gh[..., 2 * H:])
+                h_new = n + z * (h - n)  # (1 - z) * n + z * h
+            h = torch.where(keep[:, :, t], h_new, h)
             states.append(h)
-        return torch.stack(states, dim=1)
+        out = torch.stack(states, dim=2)  # [dirs, B, L, H]
+        if self.directions == 1:
+            return out[0]
+        return torch.cat([out[0], out[1].flip(1)], dim=-1)
+
+
+def _uniform(fan_in: int, *shape: int) -> torch.Tensor:
+    bound = fan_in ** -0.5
+    return torch.empty(*shape).uniform_(-bound, bound)
 
 
 class BiGRUText(nn.Module):
@@ -230,16 +252,12 @@ class BiGRUText(nn.Module):
         if width % 2:
             raise ValueError(f"width {width} must be even (half per direction)")
         self.embed = nn.Embedding(vocab_size, width)
-        self.forward_rnn = RecurrentLayer(width, width // 2, "gru")
-        self.backward_rnn = RecurrentLayer(width, width // 2, "gru")
+        self.rnn = RecurrentLayer(width, width // 2, "gru", directions=2)
         self.dim = width
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        x = self.embed(input_ids)
-        ahead = self.forward_rnn(x, attention_mask)
         # padding carries the state unchanged, so the reversed pass starts at the last token
-        back = self.backward_rnn(x.flip(1), attention_mask.flip(1)).flip(1)
-        return torch.cat([ahead, back], dim=-1)
+        return self.rnn(self.embed(input_ids), attention_mask)
 
 
 class ClassifierHead(nn.Module):

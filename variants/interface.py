@@ -14,11 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .blocks import RecurrentLayer
+
 COMPONENTS = ("image_encoder", "text_encoder", "fusion", "head")
 # Weight decay applies to the weight matrices of these layers only (minGPT's rule); biases,
 # norms, embeddings, position tables, learned latents/queries and tanh-gate scalars are
 # free parameters whose decay pulls them towards 0 (a closed gate, a blank latent).
-DECAYED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase, nn.MultiheadAttention)
+DECAYED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase, nn.MultiheadAttention,
+           RecurrentLayer)
 
 
 def decay_groups(model: nn.Module, params: list[nn.Parameter], lr: float,
@@ -27,7 +30,7 @@ def decay_groups(model: nn.Module, params: list[nn.Parameter], lr: float,
     ``DECAYED`` layers) and a ``{name}_no_decay`` group without; empty groups dropped."""
     decayed = {id(p) for m in model.modules() if isinstance(m, DECAYED)
                for pname, p in m.named_parameters(recurse=False)
-               if pname.startswith(("weight", "in_proj_weight")) and p.ndim >= 2}
+               if "weight" in pname and p.ndim >= 2}  # weight, weight_ih_l0, x2h_weight
     groups = [
         {"name": name, "params": [p for p in params if id(p) in decayed], "lr": lr,
          "weight_decay": weight_decay},
