@@ -28,7 +28,7 @@ from .atomic_files import append_line, atomic_write_json
 from .checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from .distributed import DDPContext, from_env
 from .schedule import set_lr
-from .train_config import TrainConfig
+from .train_config import TrainConfig, warmup_for
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,11 +104,12 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device) if ddp is None else ddp.device
     model.to(device)
-    optimizer = torch.optim.AdamW(model.param_groups(cfg.lr, cfg.weight_decay))
+    optimizer = adamw(model.param_groups(cfg.lr, cfg.weight_decay), device)
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
+    warmup = warmup_for(cfg, total)
     state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "step_s": 0.0, "last_eval": {}}
     if resume:
         state = load_checkpoint(out, model, optimizer)
@@ -128,7 +129,7 @@ def _fit(job: _FitJob) -> dict[str, Any]:
                                    None)
         model.train()
         for micro_batches in _chunks(batches, cfg.accum_steps):
-            lr = set_lr(optimizer, state["step"], total, cfg.warmup_steps, cfg.min_lr_ratio,
+            lr = set_lr(optimizer, state["step"], total, warmup, cfg.min_lr_ratio,
                         cfg.warmup_start_ratio)
             step_start = time.perf_counter()
             loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
@@ -168,6 +169,13 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     bar.close()
     state["elapsed_s"] = time.perf_counter() - start
     return _summary(state)
+
+
+def adamw(groups: list[dict], device: torch.device) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel where it has one (CPU and CUDA): one pass over all
+    tensors instead of ~10 small ops per parameter tensor (the tiny preset's models have
+    ~100 of them). The same update as the per-tensor loop up to float rounding."""
+    return torch.optim.AdamW(groups, fused=device.type in ("cpu", "cuda"))
 
 
 def _summary(state: dict) -> dict[str, Any]:
