@@ -23,6 +23,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # cosine floor = lr * ratio (eP-ALM: 1e-6 / 2e-5)
     warmup_start_ratio: float = 0.0  # warm-up starts at lr * ratio (eP-ALM: 0.5)
     warmup_steps: int = 50
+    warmup_ratio: float = 0.0  # warm-up over this fraction of the run's steps (0: warmup_steps)
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     accum_steps: int = 1
@@ -60,13 +61,21 @@ class TrainConfig:
         v.number("lr", self.lr, 0, low_open=True)
         v.number("weight_decay", self.weight_decay, 0)
         v.number("grad_clip", self.grad_clip, 0)
-        for name in ("min_lr_ratio", "warmup_start_ratio"):
+        for name in ("min_lr_ratio", "warmup_start_ratio", "warmup_ratio"):
             v.number(name, getattr(self, name), 0, 1)
         for name in ("max_steps", "checkpoint_every", "warmup_steps"):
             v.count(name, getattr(self, name), 0)
         v.count("log_every", self.log_every, 1)
         v.seed("seed", self.seed)
         v.check_device(v.parse_device(self.device))
+
+
+def warmup_for(cfg: TrainConfig, total_steps: int) -> int:
+    """Linear warm-up steps of a run of ``total_steps``: ``warmup_ratio`` of them when set
+    (a recipe that carries to data of another size), else ``warmup_steps``."""
+    if cfg.warmup_ratio:
+        return round(cfg.warmup_ratio * total_steps)
+    return cfg.warmup_steps
 
 
 def preset_recipe(preset: str | None) -> dict[str, Any]:

@@ -105,3 +105,18 @@ def test_training_mfu_counts_three_passes_of_what_runs_in_a_step():
     assert training_mfu(row, cfg) == pytest.approx(54.0)
     assert training_mfu({**row, "feature_cache": False}, cfg) == pytest.approx(135.0)
     assert math.isnan(training_mfu({**row, "peak_gflops_per_s": None}, cfg))
+
+
+def test_warmup_ratio_warms_up_over_that_share_of_the_run(dataset, tmp_path):
+    """warmup_ratio scales the warm-up with the run (8 steps here: half of them rising),
+    so a recipe keeps its shape on a data set of another size; it replaces warmup_steps."""
+    from dataclasses import replace
+
+    cfg = replace(CFG, warmup_steps=1, warmup_ratio=0.5)
+    fit(new_model(), dataset, collate, cfg, tmp_path)
+    records = (json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines())
+    lrs = [r["lr"] for r in records if "loss" in r]
+    assert lrs[:4] == pytest.approx([0, 0.25e-3, 0.5e-3, 0.75e-3])  # steps 0-3 rise
+    assert lrs[4] == pytest.approx(1e-3) and lrs[5] < lrs[4]  # then the cosine from the peak
+    with pytest.raises(Exception, match="warmup_ratio"):
+        TrainConfig(warmup_ratio=1.5).validate()

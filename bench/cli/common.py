@@ -54,7 +54,9 @@ def workers_count(text: str) -> int:
 _HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
          "batch_size": "examples per optimizer step (before accumulation)",
          "accum_steps": "micro-batches accumulated per step", "grad_clip": "max grad norm (0=off)",
-         "warmup_steps": "linear warm-up steps", "seed": "seed for init, data order, dropout",
+         "warmup_steps": "linear warm-up steps",
+         "warmup_ratio": "warm-up over this fraction of all steps (0 = --warmup-steps)",
+         "seed": "seed for init, data order, dropout",
          "device": "cpu or cuda[:N]"}
 
 
