@@ -236,14 +236,21 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
         parallel = (workers > 1 and len(todo) > 1 and run_point is None
                     and spec.mode == "train" and spec.recipe(todo[0]).get("device", "cpu")
                     == "cpu")
+        # FLOP counts without a timed pass do not mind a neighbour: counted side by side
+        counted = (workers > 1 and len(todo) > 1 and run_point is None
+                   and spec.mode == "profile" and spec.profile.get("measure") == "never")
         if parallel and progress:
             print(f"[{spec.name}] training {len(todo)} points {workers} at a time, one process "
                   f"each, {threads_per_worker(workers)} torch thread(s) apiece", flush=True)
         # where no bar can show (a log, not a terminal), each point prints a line per epoch
         lines = progress and spec.mode == "train" and not sys.stderr.isatty()
-        finished = (_parallel(spec, todo, Path(out_dir), workers, lines) if parallel else
-                    _serial(spec, todo, Path(out_dir),
-                            run_point or functools.partial(_run_point, epoch_lines=lines)))
+        if parallel:
+            finished = _parallel(spec, todo, Path(out_dir), workers, lines)
+        elif counted:
+            finished = _counted(spec, todo, Path(out_dir), workers)
+        else:
+            finished = _serial(spec, todo, Path(out_dir),
+                               run_point or functools.partial(_run_point, epoch_lines=lines))
         # a bar on a terminal; in a log (no carriage returns) one line per trained point,
         # one per profile-only sweep
         bar = tqdm(total=len(todo), desc=spec.name, unit="point",
@@ -296,6 +303,18 @@ def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int,
         row[TRAIN_MFU] = training_mfu(row, cfg, workers)
         record_stage(f"{_label(point)} ({workers} at a time)", row["point_s"])
         yield point, row
+
+
+def _counted(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
+    """Profile-only points that are counted, not timed (``measure: never``), ``workers`` at a
+    time; yielded in the spec's order, each as soon as those before it are done."""
+    jobs = [(spec, point, out_dir, _run_point) for point in todo]
+    done, position = {}, 0
+    for (_, point, _, _), row in run_each(_timed_point, jobs, workers):
+        done[spec.key(point)] = (point, row)
+        while position < len(todo) and spec.key(todo[position]) in done:
+            yield done.pop(spec.key(todo[position]))
+            position += 1
 
 
 def _timed_point(spec: SweepSpec, point: Point, out_dir: Path, run_point) -> dict:

@@ -95,3 +95,26 @@ def test_bad_workers_flag_is_one_line_before_any_work(command, value, tmp_path, 
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "--workers" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_counted_only_points_are_counted_side_by_side_and_stored_in_spec_order(tmp_path,
+                                                                              monkeypatch):
+    """A profile sweep that times nothing (measure: never) runs its points in worker
+    processes; rows land in the spec's order with the same FLOP counts as one at a time."""
+    spec = parse_spec({"name": "counted", "mode": "profile", "preset": "tiny",
+                       "grid": {"strategy": ["concat", "late_fusion", "cross_attn"],
+                                "image_size": [32, 64]},
+                       "profile": {"measure": "never"}})
+    serial = run_sweep(spec, tmp_path / "serial", progress=False, workers=1)
+    parallel = run_sweep(spec, tmp_path / "parallel", progress=False, workers=2)
+    assert [r["point_id"] for r in parallel.rows] == [spec.key(p) for p in spec.points]
+    assert [r["gflops"] for r in parallel.rows] == [r["gflops"] for r in serial.rows]
+    timed = parse_spec({"name": "timed", "mode": "profile", "preset": "tiny",
+                        "grid": {"strategy": ["concat", "late_fusion"]},
+                        "profile": {"measure": "always", "repeats": 1, "warmup": 0}})
+
+    def side_by_side(*args):
+        raise AssertionError("a timed profile ran beside another process")
+
+    monkeypatch.setattr("bench.sweep._counted", side_by_side)
+    assert run_sweep(timed, tmp_path / "timed", progress=False, workers=2).ran == 2
