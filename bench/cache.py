@@ -40,7 +40,8 @@ class FeatureCache:
         return Batch(images=None, input_ids=ds.input_ids[idx],
                      attention_mask=ds.attention_mask[idx],
                      answer_scores=ds.answer_scores(idx), answer_ids=ds.answer_ids[idx],
-                     image_features={k: v[slots] for k, v in self.features.items()})
+                     image_features={k: v[slots] for k, v in self.features.items()}
+                     ).without_padding()
 
     def over(self, dataset) -> FeatureCache:
         """The same cached features served for another view of this split (e.g. with the

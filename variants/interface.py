@@ -62,6 +62,24 @@ class Batch:
     def size(self) -> int:
         return self.input_ids.shape[0]
 
+    def without_padding(self) -> Batch:
+        """The batch without the token columns that are padding in every row: questions
+        (left- or right-padded) and answers (-100 after their end) as long as this batch's
+        longest. Every model reads tokens through the mask, so its outputs are unchanged;
+        the work on columns no example uses is not done (the built-in questions fill ~10 of
+        16 question tokens, the answers 1-3 of 8)."""
+        used = self.attention_mask.bool().any(0)
+        trimmed = {}
+        if not bool(used.all()):
+            trimmed = {"input_ids": self.input_ids[:, used],
+                       "attention_mask": self.attention_mask[:, used]}
+        if self.answer_ids is not None:
+            real = (self.answer_ids != -100).any(0)
+            width = int(real.nonzero().max()) + 1 if bool(real.any()) else real.numel()
+            if width < real.numel():
+                trimmed["answer_ids"] = self.answer_ids[:, :width]
+        return replace(self, **trimmed) if trimmed else self
+
     def to(self, device: torch.device | str) -> Batch:
         moved = {}
         for f in fields(self):

@@ -237,7 +237,8 @@ class VQADataset(torch.utils.data.Dataset):
         idx = torch.as_tensor(idx, dtype=torch.long)
         return Batch(images=self.pixels(idx), input_ids=self.input_ids[idx],
                      attention_mask=self.attention_mask[idx],
-                     answer_scores=self.answer_scores(idx), answer_ids=self.answer_ids[idx])
+                     answer_scores=self.answer_scores(idx),
+                     answer_ids=self.answer_ids[idx]).without_padding()
 
     def collate(self, items: list[int]) -> Batch:
         """DataLoader ``collate_fn``: the items are example indices."""
