@@ -36,10 +36,11 @@ FLOOR_INTERVAL = ("ci_lo", "ci_hi")  # floors.csv: 95 % bootstrap bounds of test
 
 def build_report(plan: str = "quick", out: str | Path = "reports",
                  runs: str | Path = Path("runs") / "report", data: str | Path | None = None,
-                 render_only: bool = False, workers: int = 0) -> Path:
+                 render_only: bool = False, workers: int = 0, progress: bool = True) -> Path:
     """Run the plan's missing points (unless ``render_only``), then write the page; returns
     its path. Prints one line per stage and, after work, where the time went. ``workers``:
-    trained points at once (``bench.sweep.run_sweep``; 0 = one per core)."""
+    trained points at once (``bench.sweep.run_sweep``; 0 = one per core); without
+    ``progress`` the sweeps draw no bar and print no per-point or per-epoch line."""
     start = time.perf_counter()
     runs, out = check_writable_dir(runs), check_writable_dir(out)
     specs = [load_spec(_spec_path(name)) for name in PLANS[plan]]
@@ -53,7 +54,8 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
                 spec.data = str(data_dir)
             print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
             with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
-                ran += run_sweep(spec, runs / spec.name, workers=workers).ran
+                ran += run_sweep(spec, runs / spec.name, workers=workers,
+                                 progress=progress).ran
         with stages.stage("floors and JAR paper tables"):
             _store_floors(data_dir, runs)
             _store_jar_paper(runs)

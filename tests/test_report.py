@@ -239,3 +239,17 @@ def test_ablation_rows_are_labelled_by_the_knob_they_set():
         "epalm (inject=all)"
     assert _varied_label({**base, "grid.inject": nan, "grid.vision_layers": 1.0}) == \
         "epalm (vision_layers=1)"
+
+
+def test_no_progress_reaches_the_sweeps(monkeypatch, capsys):
+    """`report --no-progress`: the sweeps run without bars and per-point or epoch lines."""
+    seen = {}
+
+    def fake_build_report(*args, **kwargs):
+        seen.update(kwargs)
+
+    monkeypatch.setattr("bench.report.build_report", fake_build_report)
+    assert run_cli(["report", "--render-only", "--no-progress"], capsys)[0] == 0
+    assert seen["progress"] is False
+    assert run_cli(["report", "--render-only"], capsys)[0] == 0
+    assert seen["progress"] is True

@@ -9,20 +9,21 @@ from bench.report_plans import PLANS
 
 from .common import workers_count
 
+# `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
+QUICK_MEASURED = "15 min wall (925 s) from a fresh clone on 2 AMD EPYC cores"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="run what is missing and write the comparison report")
     p.add_argument("--plan", "--preset", dest="plan", choices=sorted(PLANS), default="quick",
                    help="the report's plan. quick: every strategy at CPU scale, 1 seed; measured "
-                   "29-35 min wall from a fresh clone on 2 CPU cores (1713 and 2070 s on "
-                   "Intel Xeon, 1921 s on AMD EPYC; the same work, the machine's load "
-                   "varies), points "
-                   "trained 2 at a time (the environment section of the page breaks it "
-                   "down). paper: the same strategies for 3 seeds, 30 epochs (encoder-fusion) "
-                   "and 10 (frozen-LM), plus the JAR Table 4 ablations trained (39 points): "
-                   "87 trained points, roughly 6 h on 2 CPU cores with points 2 at a time "
-                   "(estimated from the quick run's per-epoch times, not measured); "
-                   "tiny models, so no GPU is needed (--device is per sweep spec)")
+                   f"{QUICK_MEASURED}, points trained 2 at a time (the environment section "
+                   "of the page breaks it down). paper: the same strategies for 3 seeds, 18 "
+                   "epochs (encoder-fusion) and 10 (frozen-LM), plus the JAR Table 4 "
+                   "ablations trained (39 points, 12 epochs): 87 trained points, roughly "
+                   "4 h on 2 CPU cores with points 2 at a time (estimated from the quick "
+                   "run's per-epoch times, not measured); tiny models, so no GPU is needed "
+                   "(--device is per sweep spec)")
     p.add_argument("--out", default="reports", help="report directory")
     p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
     p.add_argument("--data", help="dataset directory (default: built-in synthvqa)")
@@ -31,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "of the cores (default 0: one per core, at most 4; 1 = one after another)")
     p.add_argument("--render-only", action="store_true",
                    help="render from stored results; run nothing")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="one line per stage only: no bars, no per-point or per-epoch lines")
     p.set_defaults(func=run)
 
 
@@ -38,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
     build_report(args.plan, args.out, args.runs, args.data, args.render_only,
-                 workers=args.workers)
+                 workers=args.workers, progress=args.progress)
     return 0
