@@ -39,18 +39,19 @@ def test_padding_carries_the_state_after_the_last_real_token():
 def test_knobs_change_the_model():
     base = variants.create("late_fusion", "tiny")
     assert base.cfg.embed_dim == 64 and base.cfg.rnn == "lstm" and base.cfg.rnn_layers == 2
+    assert base.cfg.image_pool == "cls"  # tiny reads the ViT's [CLS]; the default is mean
     assert base.text_encoder.dim == 2 * base.cfg.width  # final state of both layers
     concat = variants.create("late_fusion", "tiny", combine="concat")
     assert concat.head.fc1.in_features == 2 * concat.cfg.width
     gru = variants.create("late_fusion", "tiny", rnn="gru")
     assert gru.text_encoder.layers[0].h2h_weight.shape[-1] == 3 * gru.cfg.width
     torch.manual_seed(0)
-    product = variants.create("late_fusion", "tiny").eval()
+    cls = variants.create("late_fusion", "tiny").eval()
     torch.manual_seed(0)
-    cls = variants.create("late_fusion", "tiny", image_pool="cls").eval()
-    batch = product.dummy_batch(2)
+    mean = variants.create("late_fusion", "tiny", image_pool="mean").eval()
+    batch = cls.dummy_batch(2)
     with torch.no_grad():
-        assert not torch.allclose(product(batch).logits, cls(batch).logits)
+        assert not torch.allclose(cls(batch).logits, mean(batch).logits)
 
 
 @pytest.mark.parametrize("overrides", [{}, {"rnn": "gru", "combine": "concat"}])

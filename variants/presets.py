@@ -60,7 +60,12 @@ register_preset(Preset(
     # concat 68.0, cotok 64.6, perceiver 63.7, jar 62.1, flamingo 62.1, late_fusion 59.6.
     train=dict(epochs=6, batch_size=64, lr=1e-3, warmup_ratio=1 / 3),
     per_strategy={
-        "late_fusion": {"embed_dim": 64},  # word embeddings as wide as the rest
+        # word embeddings as wide as the rest; the image vector is the ViT's [CLS], its
+        # global summary (the VQA v2 baseline's "I" is the CNN's global fc7 vector).
+        # Measured on the built-in data, seed 0, this recipe: 64.9 % test / image reliance
+        # 22.3 against 60.7 / 17.6 with the mean of the patch tokens (existence questions
+        # 81 against 70 %, counting 73 against 68 %)
+        "late_fusion": {"embed_dim": 64, "image_pool": "cls"},
         # tanh gates start open (tanh(1) = 0.76): zero-initialised gates protect a
         # pretrained path, and here the text side trains from scratch. Measured (frozen
         # ViT shipped before the position target, 5 epochs): jar 44.6 % test with image
