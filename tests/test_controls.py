@@ -42,18 +42,21 @@ class LookupModel(nn.Module):
         super().__init__()
         self.table = {}
         for i, ex in enumerate(dataset.examples):
-            key = self.key(dataset.input_ids[i], dataset.pixels(torch.tensor([i]))[0])
+            key = self.key(dataset.input_ids[i], dataset.attention_mask[i],
+                           dataset.pixels(torch.tensor([i]))[0])
             self.table[key] = dataset.vocab.index.get(ex.answer, 0)
         self.num_answers = len(dataset.vocab)
 
     @staticmethod
-    def key(ids, image) -> tuple:
-        return (tuple(ids.tolist()), round(float(image.sum()), 2))
+    def key(ids, mask, image) -> tuple:
+        """The question's real tokens (batches drop shared padding) and the image."""
+        return (tuple(ids[mask.bool()].tolist()), round(float(image.sum()), 2))
 
     def forward(self, batch):
         logits = torch.zeros(batch.size, self.num_answers)
         for i in range(batch.size):
-            logits[i, self.table.get(self.key(batch.input_ids[i], batch.images[i]), 0)] = 1
+            key = self.key(batch.input_ids[i], batch.attention_mask[i], batch.images[i])
+            logits[i, self.table.get(key, 0)] = 1
         return Output(logits=logits)
 
 

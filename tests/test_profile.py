@@ -39,7 +39,7 @@ def test_concat_fusion_flops_match_the_block_formula(tiny_row):
     cfg = variants.resolve_config("concat", "tiny")
     n = 1 + (cfg.image_size // cfg.patch_size) ** 2 + cfg.text_len
     projections = (1 + (cfg.image_size // cfg.patch_size) ** 2) * 64 * 64 + cfg.text_len * 64 * 64
-    expected = cfg.depth * block_macs(1, n, cfg.width) + projections
+    expected = cfg.depth * block_macs(1, n, cfg.width, cfg.mlp_ratio) + projections
     assert tiny_row["gflops_fvcore_fusion"] * 1e9 == pytest.approx(expected, rel=1e-9)
 
 
