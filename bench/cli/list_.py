@@ -34,4 +34,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pairs(values: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items()) or "-"
+    """key=value, floats in at most 6 significant digits (1/3 shows as 0.333333)."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in values.items()) or "-"
