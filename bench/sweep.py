@@ -309,11 +309,12 @@ def _counted(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
     """Profile-only points that are counted, not timed (``measure: never``), ``workers`` at a
     time; yielded in the spec's order, each as soon as those before it are done."""
     jobs = [(spec, point, out_dir, _run_point) for point in todo]
+    place = {id(point): i for i, point in enumerate(todo)}  # run_each yields our own jobs
     done, position = {}, 0
     for (_, point, _, _), row in run_each(_timed_point, jobs, workers):
-        done[spec.key(point)] = (point, row)
-        while position < len(todo) and spec.key(todo[position]) in done:
-            yield done.pop(spec.key(todo[position]))
+        done[place[id(point)]] = (point, row)
+        while position in done:
+            yield done.pop(position)
             position += 1
 
 
