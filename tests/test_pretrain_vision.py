@@ -87,6 +87,20 @@ def test_conv_stem_keeps_the_token_grid_and_rejects_odd_patch_sizes():
         build_vit("micro", 60, 6, stem="conv")
 
 
+def test_conv_stem_computes_the_same_in_channels_last_as_in_the_default_layout():
+    """The stem's pre-hook only changes the memory layout its convolutions run in."""
+    vit = build_vit("micro", 64, 8, stem="conv").eval()
+    stem = vit.patch_embed.backbone
+    for norm_param in (p for p in stem.parameters() if p.ndim == 1):
+        torch.nn.init.normal_(norm_param, std=0.2)  # the last norms start at 0
+    images = torch.randn(3, 3, 64, 64)
+    hooked = stem(images)
+    stem._forward_pre_hooks.clear()
+    plain = stem(images)
+    assert hooked.is_contiguous(memory_format=torch.channels_last)
+    assert plain.is_contiguous() and torch.allclose(hooked, plain, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.slow
 def test_pretrain_vision_reports_a_linear_probe_per_attribute(small_data, tmp_path,
                                                               monkeypatch):

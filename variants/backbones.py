@@ -54,15 +54,24 @@ def conv_stem(patch_size: int, width: int) -> nn.Module:
     the feature cache and evaluation all see the features training saw. Each block's last
     norm starts at 0 (timm's ``zero_init_last``: blocks start as identities); measured on
     the built-in data (seeds 0 and 1), that keeps colour linearly readable (probe 87-94 %
-    against 42-56 % with norms at 1)."""
+    against 42-56 % with norms at 1). Images enter channels-last (oneDNN's fast layout on
+    CPU; same weights and outputs): measured at 64 px, batch 64, 1 thread, forward 49 -> 23
+    ms, forward + backward 109 -> 81 ms."""
     from timm.layers import GroupNorm1
     from timm.models.resnet import BasicBlock, ResNet
 
     if patch_size not in (8, 16, 32):
         raise UserError(f"vision_stem=conv needs patch_size 8, 16 or 32, not {patch_size}")
-    return ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, width),
+    stem = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, width),
                   stem_width=16, output_stride=patch_size, num_classes=0, global_pool="",
                   norm_layer=GroupNorm1)
+    stem.register_forward_pre_hook(_channels_last)
+    return stem
+
+
+def _channels_last(module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: the input images in channels-last memory layout."""
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
 
 
 def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
