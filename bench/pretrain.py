@@ -8,7 +8,8 @@ keys take a real checkpoint instead:
 - vision: a timm ViT whose patch tokens learn which object covers them (background or
   size x colour x shape, from ``scenes.json``); saved as a safetensors state dict.
 - text: an OPT causal LM trained on the training split's captions and
-  ``<s> question </a> answer </s>`` lines (eP-ALM's format); ``save_pretrained`` + tokenizer.
+  ``<s> question </a> answer </s>`` lines (eP-ALM's format), packed into 128-token
+  sequences; ``save_pretrained`` + tokenizer.
 
 Outputs are cached under ``runs/pretrained/`` by a hash of the config and the data
 manifest, so later runs reuse them. ``@pretrained`` as a path value means "this cache".
@@ -156,38 +157,54 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
 
 
 def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, seed: int = 0,
-                  lr: float = 3e-3, max_len: int = 32, force: bool = False) -> Path:
-    """Directory of the cached OPT (``save_pretrained`` + tokenizer), training it if missing."""
+                  lr: float = 3e-3, block: int = 128, force: bool = False) -> Path:
+    """Directory of the cached OPT (``save_pretrained`` + tokenizer), training it if missing.
+
+    The corpus lines are packed end to end into ``block``-token sequences, as causal LMs
+    are pretrained (OPT: 2048), so every position a frozen-LM strategy puts text at is a
+    trained one: ``magma_all`` prepends 65 visual tokens, ``epalm`` a 10-token prompt.
+    Padded single lines (~14 tokens) left positions past 31 at their random init. Measured
+    on the built-in data, seed 0, quick rows (test acc / image reliance), padded 32 ->
+    packed 128: magma_all 50.8 / 7.2 -> 52.8 / 9.4, epalm 48.2 / 4.2 -> 51.2 / 8.3,
+    magma 50.8 / 7.5 -> 52.1 / 7.3, epalm_ada 53.1 / 8.7 -> 53.7 / 8.6."""
 
     data_dir = Path(data_dir)
-    key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, max_len=max_len)
+    key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, block=block)
     out = CACHE / f"opt-{size}-{key}"
     if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
         return out
     tok = load_tokenizer(data_dir / "tokenizer")
     lines = _text_corpus(data_dir, tok)
-    enc = tok(lines, add_special_tokens=False, truncation=True, max_length=max_len,
-              padding="max_length", return_tensors="pt")
-    ids, mask = enc["input_ids"], enc["attention_mask"]
+    ids = _packed(tok(lines, add_special_tokens=False)["input_ids"], block)
     torch.manual_seed(seed)
     model = build_opt(size, vocab_size=len(tok), eos=tok.eos_token_id, pad=tok.pad_token_id)
-    labels = ids.masked_fill(mask == 0, -100)
 
     def lm_loss(m, idx):
-        return m(input_ids=ids[idx], attention_mask=mask[idx], labels=labels[idx]).loss
+        return m(input_ids=ids[idx], labels=ids[idx]).loss
 
     start = time.perf_counter()
-    steps = epochs * -(-len(ids) // 64)
-    loss = _loop(model, _epochs(len(ids), 64, epochs, seed), steps, lr, lm_loss,
+    batch_size = max(1, 1024 // block)  # ~1k tokens a step, as 64 padded lines were
+    steps = epochs * -(-len(ids) // batch_size)
+    loss = _loop(model, _epochs(len(ids), batch_size, epochs, seed), steps, lr, lm_loss,
                  desc=f"text OPT-{size}, {epochs} epochs")
     with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         atomic_write_json(tmp / "meta.json", {
-            "kind": "text", "size": size, "corpus_lines": len(lines), "epochs": epochs,
-            "final_train_loss": loss, "data": str(data_dir),
-            "seconds": time.perf_counter() - start})
+            "kind": "text", "size": size, "corpus_lines": len(lines), "block": block,
+            "sequences": len(ids), "epochs": epochs, "final_train_loss": loss,
+            "data": str(data_dir), "seconds": time.perf_counter() - start})
     return out
+
+
+def _packed(lines: list[list[int]], block: int) -> torch.Tensor:
+    """Token lines concatenated and cut into ``[N, block]`` (the tail shorter than a block
+    is dropped)."""
+    flat = torch.tensor([token for line in lines for token in line], dtype=torch.long)
+    if len(flat) < block:
+        raise UserError(f"the text corpus has {len(flat)} tokens, fewer than one "
+                        f"{block}-token block")
+    return flat[: len(flat) // block * block].view(-1, block)
 
 
 def _text_corpus(data_dir: Path, tok) -> list[str]:
