@@ -3,10 +3,12 @@
 Memory method, stated in every Row (``mem_method``):
 - CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (allocator
   bytes held by live tensors, parameters included).
-- CPU: the torch profiler's memory timeline (``profile_memory=True``): the peak over time of
-  the bytes held by live tensors that the profiler saw allocated inside the measured region,
-  plus the bytes of the parameters (and gradients already present) that existed before it.
-  It is what tensors hold, not process RSS (allocator slack and Python objects excluded).
+- CPU: the torch profiler's allocation events (``profile_memory=True``): the peak over time
+  of the bytes allocated minus freed inside the measured region, plus the bytes of the
+  parameters, buffers (and gradients already present) that existed before it. It is what
+  tensors hold, not process RSS (allocator slack and Python objects excluded). (The
+  profiler's ``MemoryProfileTimeline`` counted the parameters a second time, as live from
+  the region's start, and took 0.2-1.8 s a call on the quick models against 0.01-0.06 s.)
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
-from torch.profiler._memory_profiler import MemoryProfileTimeline
 
 
 @dataclass
@@ -80,8 +82,7 @@ def peak_memory(fn: Callable[[], object], module: torch.nn.Module, device: torch
         return torch.cuda.max_memory_allocated(device), "cuda max_memory_allocated"
 
     before = _resident_bytes(module)
-    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,
-                   with_stack=True)
+    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
     with _quiet_stderr():  # kineto prints start/stop lines to fd 2 unconditionally
         prof.start()
     try:
@@ -89,10 +90,14 @@ def peak_memory(fn: Callable[[], object], module: torch.nn.Module, device: torch
     finally:
         with _quiet_stderr():
             prof.stop()
-    timeline = MemoryProfileTimeline(prof._memory_profile())
-    _, sizes = timeline._coalesce_timeline(torch.device("cpu"))
-    peak_in_region = max((sum(s) for s in sizes), default=0)
-    return before + peak_in_region, "torch.profiler memory timeline (live tensor bytes)"
+    events = sorted((e for e in prof.profiler.kineto_results.events()
+                     if e.name() == "[memory]" and e.device_type() == DeviceType.CPU),
+                    key=lambda e: e.start_ns())
+    live = peak_in_region = 0
+    for event in events:  # +bytes on an allocation, -bytes on a free
+        live += event.nbytes()
+        peak_in_region = max(peak_in_region, live)
+    return before + peak_in_region, "torch.profiler allocation events (live tensor bytes)"
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 import variants
 from bench.flops import count_flop_counter_mode, count_fvcore
@@ -67,3 +68,21 @@ def test_large_config_profiles_on_meta_without_measuring():
                                                              "image_size": 384, "depth": 32})))
     assert row["measured"] is False and row["params_total"] > 400e6
     assert row["gflops_fcm"] > 100
+
+
+def test_cpu_peak_memory_is_the_resident_weights_plus_the_largest_live_set():
+    """Two 1 MiB tensors alive at once, then freed, then one 3 MiB tensor: the peak is
+    the parameters' bytes plus 3 MiB (parameters counted once)."""
+    from bench.measure import peak_memory
+
+    module = torch.nn.Linear(256, 256)  # 257 * 256 floats
+    mib = 2**20
+
+    def fn():
+        a, b = torch.empty(mib // 4), torch.empty(mib // 4)
+        del a, b
+        torch.empty(3 * mib // 4)
+
+    peak, method = peak_memory(fn, module, torch.device("cpu"))
+    assert peak == 257 * 256 * 4 + 3 * mib
+    assert "allocation events" in method
