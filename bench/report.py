@@ -30,6 +30,7 @@ from .row import POINT_ID, TEST_ACC
 from .stats import Interval
 from .store import ResultStore
 from .sweep import load_spec, run_sweep
+from .workers import kept_pools
 
 FLOOR_INTERVAL = ("ci_lo", "ci_hi")  # floors.csv: 95 % bootstrap bounds of test accuracy, %
 
@@ -49,13 +50,14 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
         with stages.stage("data"):
             data_dir = ensure_data(data)
         ran = 0
-        for spec in specs:
-            if spec.mode == "train":
-                spec.data = str(data_dir)
-            print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
-            with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
-                ran += run_sweep(spec, runs / spec.name, workers=workers,
-                                 progress=progress).ran
+        with kept_pools():  # the sweeps share their worker processes
+            for spec in specs:
+                if spec.mode == "train":
+                    spec.data = str(data_dir)
+                print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
+                with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
+                    ran += run_sweep(spec, runs / spec.name, workers=workers,
+                                     progress=progress).ran
         with stages.stage("floors and JAR paper tables"):
             _store_floors(data_dir, runs)
             _store_jar_paper(runs)

@@ -9,6 +9,7 @@ output as the CLI does.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -23,6 +24,7 @@ from .cli import quiet_third_party
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_AUTO_WORKERS = 4  # each worker holds its own copy of the data (~0.5 GB on synthvqa)
+_kept: dict[int, ProcessPoolExecutor] | None = None  # inside ``kept_pools``: count -> pool
 
 
 def available_cores() -> int:
@@ -59,15 +61,43 @@ def _die_with_parent() -> None:
         pass
 
 
+@contextlib.contextmanager
+def kept_pools() -> Iterator[None]:
+    """Within this block ``run_each`` keeps its worker processes for its next call with as
+    many workers (the report's five sweeps: a spawn re-imports torch, transformers and
+    timm, ~4 s, and reloads the data); they are shut down when the block ends."""
+    global _kept
+    outer = _kept
+    if outer is None:
+        _kept = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            pools, _kept = _kept, None
+            for pool in pools.values():
+                pool.shutdown(cancel_futures=True)
+
+
+def _pool(workers: int) -> tuple[ProcessPoolExecutor, bool]:
+    """A pool of ``workers`` spawned processes, and whether ``kept_pools`` keeps it."""
+    if _kept is not None and workers in _kept:
+        return _kept[workers], True
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads_per_worker(workers),))
+    if _kept is not None:
+        _kept[workers] = pool
+    return pool, _kept is not None
+
+
 def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int
              ) -> Iterator[tuple[tuple, Any]]:
     """``fn(*job)`` for every job, ``workers`` at a time in spawned processes; yields
     ``(job, result)`` as each finishes. When a job fails, the jobs not yet started are
     dropped, the running ones finish (and are yielded), then its exception is raised. An
-    interrupt (Ctrl-C reaches the workers too) stops everything at once."""
-    threads = threads_per_worker(workers)
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+    interrupt (Ctrl-C reaches the workers too) stops everything at once, kept pool too.
+    Inside ``kept_pools`` the processes outlive the call."""
+    pool, kept = _pool(workers)
     pending = {pool.submit(fn, *job): job for job in jobs}
     error: BaseException | None = None
     try:
@@ -84,8 +114,14 @@ def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int
                     continue
                 yield job, future.result()
     except BaseException:
+        if kept:
+            _kept.pop(workers, None)
         pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown()
+    if error is not None and kept:  # a worker may have died with it: the next call spawns
+        _kept.pop(workers, None)
+        kept = False
+    if not kept:
+        pool.shutdown()
     if error is not None:
         raise error

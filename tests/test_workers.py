@@ -6,7 +6,7 @@ import torch
 
 from bench.errors import UserError
 from bench.sweep import parse_spec, run_sweep
-from bench.workers import auto_workers, run_each
+from bench.workers import auto_workers, kept_pools, run_each
 
 ACCURACY = ["val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "train_steps"]
 
@@ -69,6 +69,25 @@ def test_a_failing_job_raises_after_the_others_finish():
     with pytest.raises(ValueError, match="three is odd"):
         list(run_each(_half, [(1,), (3,)], workers=2))
     assert sorted(r for _, r in run_each(_half, [(1,), (2,), (4,)], workers=2)) == [0.5, 1, 2]
+
+
+def _pid(_: int) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_kept_pools_reuse_their_processes_until_the_block_ends():
+    def pids():
+        return {pid for _, pid in run_each(_pid, [(i,) for i in range(4)], workers=2)}
+
+    with kept_pools():
+        first = pids() | pids() | pids()
+        assert len(first) <= 2  # three calls, one pool of two processes (not 3 spawns)
+        with pytest.raises(ValueError, match="three is odd"):
+            list(run_each(_half, [(3,)], workers=2))
+        assert pids().isdisjoint(first)  # a failed call's pool is not reused
+    assert pids().isdisjoint(first)  # outside the block every call spawns its own
 
 
 def test_worker_count_is_bounded_by_points_and_cores(monkeypatch):
