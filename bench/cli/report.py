@@ -10,8 +10,8 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("about 15 min wall from a fresh clone on 2 AMD EPYC cores (887 s at 9bf4da4; "
-                  "925 s at 368fab1)")
+QUICK_MEASURED = ("about 11 min wall from a fresh clone on 2 AMD EPYC cores (646 s at 86b667a, "
+                  "675 s at de5a95a)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "of the page breaks it down). paper: the same strategies for 3 seeds, 18 "
                    "epochs (encoder-fusion) and 10 (frozen-LM), plus the JAR Table 4 "
                    "ablations trained (39 points, 12 epochs): 87 trained points, roughly "
-                   "4 h on 2 CPU cores with points 2 at a time (estimated from the quick "
+                   "3-4 h on 2 CPU cores with points 2 at a time (estimated from the quick "
                    "run's per-epoch times, not measured); tiny models, so no GPU is needed "
                    "(--device is per sweep spec)")
     p.add_argument("--out", default="reports", help="report directory")
