@@ -166,6 +166,8 @@ CASES = [
     ("resume-pickled-code", "refused by torch.load(weights_only=True)",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out", _run_copy(t, r, lambda p: (
          _ckpt(p) / "trainer_state.pt").write_bytes(pickle.dumps({"step": Evil()})))]),
+    ("pretrain-zero-epochs", "--epochs must be >= 1",  # refused before any data is made
+     lambda t, d, r: ["pretrain", "text", "--epochs", "0"]),
 ]
 
 

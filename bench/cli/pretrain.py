@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from bench.data.synthvqa import ensure_data
     from bench.pretrain import pretrain_text, pretrain_vision
 
+    if args.epochs is not None and args.epochs < 1:  # before any data is generated
+        raise UserError("--epochs must be >= 1")
     data_dir = ensure_data(args.data)
     extra = {"epochs": args.epochs} if args.epochs else {}
-    if args.epochs is not None and args.epochs < 1:
-        raise UserError("--epochs must be >= 1")
     if args.kind == "vision":
         path = pretrain_vision(data_dir, args.size, seed=args.seed, force=args.force,
                                stem=args.stem, **extra)
