@@ -39,6 +39,7 @@ from .row import (
     FEATURE_CACHE_S,
     GFLOPS_FCM,
     PROFILE_S,
+    TRAIN_IMAGES,
     TRAIN_MFU,
     TRAIN_STEP_S,
     TRAIN_STEPS,
@@ -197,12 +198,16 @@ def training_mfu(row: dict[str, Any], cfg: TrainConfig, workers: int = 1) -> flo
     peak, seconds = row.get("peak_gflops_per_s"), row.get(TRAIN_STEP_S)
     if not peak or not seconds:
         return math.nan
-    executed = row[GFLOPS_FCM]
-    if row.get("feature_cache"):  # the image encoder did not run in training
-        executed -= row.get("gflops_fcm_image_encoder", 0.0)
+    encoder = row.get("gflops_fcm_image_encoder", 0.0)
     examples = min(row[TRAIN_STEPS] * cfg.batch_size * cfg.accum_steps,
                    row["train_examples"] * cfg.epochs)
-    flops = 2 * 3 * executed * 1e9 * examples  # 2 FLOPs per multiply-add, 3 passes
+    images = examples  # runs from before image_slots encoded one image per example
+    if row.get("feature_cache"):  # the image encoder did not run in training
+        images = 0
+    elif isinstance(row.get(TRAIN_IMAGES), (int, float)) and row[TRAIN_IMAGES] > 0:
+        images = row[TRAIN_IMAGES]  # each distinct image of a batch once
+    executed = (row[GFLOPS_FCM] - encoder) * examples + encoder * images
+    flops = 2 * 3 * executed * 1e9  # 2 FLOPs per multiply-add, 3 passes
     return 100.0 * flops / seconds / (peak / workers * 1e9)
 
 
@@ -252,7 +257,7 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
                   on_eval=opts.on_eval, resume=opts.resume)
     result = {TRAIN_STEPS: summary["steps"], TRAIN_TIME: summary["train_time_s"],
-              TRAIN_STEP_S: summary["step_time_s"],
+              TRAIN_STEP_S: summary["step_time_s"], TRAIN_IMAGES: summary["images_encoded"],
               "feature_cache": bool(eval_collate), FEATURE_CACHE_S: cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})

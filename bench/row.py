@@ -42,6 +42,7 @@ PROFILE_S = "profile_s"
 # training and accuracy (bench.experiment, bench.controls)
 TRAIN_STEPS, TRAIN_TIME, TRAIN_STEP_S = "train_steps", "train_time_s", "train_step_s"
 TRAIN_MFU = "train_mfu_pct"
+TRAIN_IMAGES = "train_images_encoded"
 FEATURE_CACHE_S = "feature_cache_s"
 VAL_ACC, VAL_EXACT = "val_vqa_acc", "val_exact_match"
 BEST_EPOCH = "best_epoch"
@@ -80,10 +81,14 @@ COLUMNS = {c.name: c for c in (
     Column(TRAIN_STEP_S, "s", "experiment", "time inside optimizer steps (forward, backward, "
            "update), without evaluation and batch collation"),
     Column(TRAIN_MFU, "%", "experiment", "training FLOP/s over the measured fp32 matmul peak: "
-           "3 x forward FLOPs (forward + backward) of what runs in training (the image encoder "
-           "not when its features are cached) x examples / train_step_s; an upper bound for "
+           "3 x forward FLOPs (forward + backward) of what runs in training x examples (the "
+           "image encoder's x train_images_encoded, none when its features are cached) / "
+           "train_step_s; an upper bound for "
            "frozen layers, whose weight gradients are skipped; with train_workers > 1, over "
            "each worker's share of the peak"),
+    Column(TRAIN_IMAGES, "images", "experiment", "images the image encoder ran on in training "
+           "steps: each distinct image of a batch once (a batch's questions share images); "
+           "0 with cached features"),
     Column(FEATURE_CACHE_S, "s", "experiment", "computing the frozen image features once"),
     Column(VAL_ACC, "%", "experiment", "official VQA v2 accuracy, best validation epoch"),
     Column(VAL_EXACT, "%", "experiment", "strict exact match (eP-ALM's metric), validation"),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from .atomic_files import append_line, atomic_write_json
 from .checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
@@ -35,10 +35,38 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; studies mark such a trial failed with this reason."""
 
 
+class ImageGroupedSampler(Sampler[int]):
+    """Questions in a random order, except that up to ``group`` questions about one image
+    come side by side (``TrainConfig.image_group``): with 5 questions an image and groups
+    of 5, a batch of 64 questions shows ~13 images, and an encoder that trains runs on 13
+    images, not 64 (``Batch.image_slots``); the same step seen from fewer images."""
+
+    def __init__(self, image_index: torch.Tensor, group: int, generator: torch.Generator):
+        self.image_index, self.group, self.generator = image_index, group, generator
+
+    def __len__(self) -> int:
+        return len(self.image_index)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(len(self.image_index), generator=self.generator)
+        images = self.image_index[order]
+        # the k-th question of its image (in this order) joins group k // size of that image
+        by_image = torch.sort(images, stable=True)
+        starts = torch.searchsorted(by_image.values, by_image.values, side="left")
+        rank = torch.empty_like(order)
+        rank[by_image.indices] = torch.arange(len(order)) - starts
+        group_id = images * len(order) + rank // self.group
+        _, group_of = torch.unique(group_id, return_inverse=True)
+        shuffled = torch.randperm(int(group_of.max()) + 1, generator=self.generator)
+        yield from order[torch.sort(shuffled[group_of], stable=True).indices].tolist()
+
+
 def _loader(dataset: Dataset, cfg: TrainConfig, epoch: int, collate,
-            ddp: DDPContext | None = None) -> DataLoader:
+            ddp: DDPContext | None = None, group_images: bool = False) -> DataLoader:
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     sampler = RandomSampler(dataset, generator=generator)
+    if group_images and cfg.image_group > 1:
+        sampler = ImageGroupedSampler(dataset.image_index, cfg.image_group, generator)
     batch_size = cfg.batch_size
     if ddp is not None:  # same permutation, dealt out to the ranks (bench/distributed.py)
         sampler = ddp.shard(sampler)
@@ -104,13 +132,15 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device) if ddp is None else ddp.device
     model.to(device)
+    group_images = _encoder_trains(model) and hasattr(train_set, "image_index")
     optimizer = adamw(model.param_groups(cfg.lr, cfg.weight_decay), device)
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     warmup = warmup_for(cfg, total)
-    state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "step_s": 0.0, "last_eval": {}}
+    state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "step_s": 0.0, "images_encoded": 0,
+             "last_eval": {}}
     if resume:
         state = load_checkpoint(out, model, optimizer)
     else:
@@ -125,8 +155,8 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     while state["step"] < total:
         epoch = state["step"] // steps_per_epoch
         skip = (state["step"] % steps_per_epoch) * cfg.accum_steps
-        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate, ddp)), skip,
-                                   None)
+        batches = itertools.islice(iter(_loader(train_set, cfg, epoch, collate, ddp,
+                                                group_images)), skip, None)
         model.train()
         for micro_batches in _chunks(batches, cfg.accum_steps):
             lr = set_lr(optimizer, state["step"], total, warmup, cfg.min_lr_ratio,
@@ -135,6 +165,8 @@ def _fit(job: _FitJob) -> dict[str, Any]:
             loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
                          device, use_amp, cfg.grad_clip, ddp)
             state["step_s"] += time.perf_counter() - step_start
+            state["images_encoded"] += sum(len(b.images) for b in micro_batches
+                                           if b.images is not None)
             if ddp is not None:  # every rank sees the global loss (and diverges together)
                 loss = ddp.mean(loss)
             if not math.isfinite(loss):
@@ -180,10 +212,12 @@ def adamw(groups: list[dict], device: torch.device) -> torch.optim.AdamW:
 
 def _summary(state: dict) -> dict[str, Any]:
     """steps; train_time_s (wall, evaluations included); step_time_s (inside optimizer
-    steps: forward, backward, clipping, update of collated batches); the last evaluation's
-    metrics."""
+    steps: forward, backward, clipping, update of collated batches); images_encoded (the
+    pixel images the steps' image encoder ran on: each distinct image of a batch once, none
+    with cached features); the last evaluation's metrics."""
     return {"steps": state["step"], "train_time_s": state["elapsed_s"],
-            "step_time_s": state["step_s"], **state["last_eval"]}
+            "step_time_s": state["step_s"], "images_encoded": state["images_encoded"],
+            **state["last_eval"]}
 
 
 def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad_clip: float,
@@ -204,6 +238,12 @@ def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return total
+
+
+def _encoder_trains(model: torch.nn.Module) -> bool:
+    """True when the model's image encoder trains (it runs on every batch's pixels)."""
+    frozen = getattr(model, "image_encoder_frozen", None)
+    return frozen is not None and not frozen()
 
 
 def _chunks(iterable, size: int) -> Iterator[list]:

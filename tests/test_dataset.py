@@ -92,7 +92,9 @@ def test_batch_shapes_and_contents(data, root):
     ds = data.train
     b = ds.collate([0, 1, 2, 3])
     assert isinstance(b, Batch)
-    assert b.images.shape == (4, 3, 64, 64) and b.images.dtype == torch.float32
+    # four questions about one image: the image once, and each question's slot in it
+    assert b.images.shape == (1, 3, 64, 64) and b.images.dtype == torch.float32
+    assert b.image_slots.tolist() == [0, 0, 0, 0]
     # as wide as the batch's longest question and answer (Batch.without_padding)
     longest = int(ds.attention_mask[:4].sum(1).max())
     assert b.input_ids.shape == b.attention_mask.shape == (4, longest) and longest < 16
@@ -145,8 +147,11 @@ def test_batches_index_the_prebuilt_tensors(data):
     width = batch.input_ids.shape[1]  # the longest question of the three
     assert torch.equal(batch.input_ids, ds.input_ids[idx][:, :width])
     assert not ds.input_ids[idx][:, width:].any()
-    assert torch.equal(batch.images, ds.pixels(idx))
+    assert ds.image_index[3] == ds.image_index[0] != ds.image_index[7]  # 5 questions an image
+    assert batch.images.shape[0] == 2  # the image two questions share is in it once
+    assert torch.equal(batch.per_example({"px": batch.images})["px"], ds.pixels(idx))
     assert torch.equal(ds.collate([3, 0, 7]).input_ids, batch.input_ids)
+    assert ds.batch([0, 7]).image_slots is None  # distinct images: one each, as before
 
 
 def test_uncached_images_match_cached(data):

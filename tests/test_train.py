@@ -104,6 +104,10 @@ def test_training_mfu_counts_three_passes_of_what_runs_in_a_step():
     # cached encoder: 2 * 3 * 0.2e9 * 90 FLOPs in 2 s = 54 GFLOP/s of a 100 GFLOP/s peak
     assert training_mfu(row, cfg) == pytest.approx(54.0)
     assert training_mfu({**row, "feature_cache": False}, cfg) == pytest.approx(135.0)
+    # the encoder trained on 18 distinct images of the 90 examples' (5 questions an image):
+    # 0.2 x 90 + 0.3 x 18 GMAC = 23.4 -> 2 * 3 * 23.4 / 2 s = 70.2 GFLOP/s
+    row18 = {**row, "feature_cache": False, "train_images_encoded": 18}
+    assert training_mfu(row18, cfg) == pytest.approx(70.2)
     assert math.isnan(training_mfu({**row, "peak_gflops_per_s": None}, cfg))
 
 

@@ -185,7 +185,9 @@ class FrozenLM(FusionModel):
         """Visual features, or None for a text-only batch (no image: the bare LM path)."""
         if batch.image_features is not None:
             return batch.image_features["tokens"]
-        return None if batch.images is None else self.encode_image(batch.images)["tokens"]
+        if batch.images is None:
+            return None
+        return batch.per_example(self.encode_image(batch.images))["tokens"]
 
     def _inputs(self, batch: Batch, tokens, prompt):
         """LM input embeddings, attention mask, and how many final positions need logits."""

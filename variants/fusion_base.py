@@ -128,7 +128,7 @@ class EncoderFusionModel(FusionModel):
         return {"tokens": self.image_encoder(images)}
 
     def forward(self, batch: Batch) -> Output:
-        features = batch.image_features or self.encode_image(batch.images)
+        features = batch.image_features or batch.per_example(self.encode_image(batch.images))
         image_tokens = features["tokens"]
         text_tokens = self.text_encoder(batch.input_ids, batch.attention_mask)
         pooled = self.fusion(image_tokens, text_tokens, batch.attention_mask)

@@ -44,11 +44,14 @@ def decay_groups(model: nn.Module, params: list[nn.Parameter], lr: float,
 class Batch:
     """One batch of image-question(-answer) examples.
 
-    images:          [B, 3, H, W] float pixels (normalised), or None when features are cached.
+    images:          [B, 3, H, W] float pixels (normalised), or None when features are cached;
+                     with ``image_slots``, the batch's distinct images [U, 3, H, W] only.
     input_ids:       [B, L] question token ids; attention_mask [B, L] (1 = real token).
     answer_scores:   [B, A] soft VQA targets over the answer vocabulary (classification heads).
     answer_ids:      [B, T] answer/caption token ids for generative heads (pad = -100 in loss).
     image_features:  cached frozen-encoder outputs, a dict of tensors, used instead of images.
+    image_slots:     [B] index into ``images`` of each example's image, when examples share
+                     images (questions about one picture): each is encoded once a batch.
     """
 
     images: torch.Tensor | None
@@ -57,10 +60,17 @@ class Batch:
     answer_scores: torch.Tensor | None = None
     answer_ids: torch.Tensor | None = None
     image_features: dict[str, torch.Tensor] | None = None
+    image_slots: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
         return self.input_ids.shape[0]
+
+    def per_example(self, encoded: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Image-encoder outputs of ``images`` as one row per example (``image_slots``)."""
+        if self.image_slots is None:
+            return encoded
+        return {k: v[self.image_slots] for k, v in encoded.items()}
 
     def without_padding(self) -> Batch:
         """The batch without the token columns that are padding in every row: questions

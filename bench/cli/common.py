@@ -56,6 +56,9 @@ _HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
          "accum_steps": "micro-batches accumulated per step", "grad_clip": "max grad norm (0=off)",
          "warmup_steps": "linear warm-up steps",
          "warmup_ratio": "warm-up over this fraction of all steps (0 = --warmup-steps)",
+         "image_group": "when the image encoder trains: up to this many questions about "
+                        "one image in a batch together, the image encoded once for them "
+                        "(0 = a plain random order)",
          "seed": "seed for init, data order, dropout",
          "device": "cpu or cuda[:N]"}
 

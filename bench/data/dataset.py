@@ -217,7 +217,10 @@ class VQADataset(torch.utils.data.Dataset):
 
     def pixels(self, idx: torch.Tensor) -> torch.Tensor:
         """Normalised float images [B, 3, S, S] for example indices ``idx``."""
-        slots = self.image_index[idx]
+        return self.slot_pixels(self.image_index[idx])
+
+    def slot_pixels(self, slots: torch.Tensor) -> torch.Tensor:
+        """Normalised float images [N, 3, S, S] of image slots ``slots``."""
         if self.images is not None:
             raw = self.images[slots]
         else:
@@ -234,11 +237,18 @@ class VQADataset(torch.utils.data.Dataset):
         return out
 
     def batch(self, idx: torch.Tensor | Sequence[int]) -> Batch:
+        """The examples ``idx``; an image several of them ask about is in it once
+        (``Batch.image_slots``), so a model encodes it once."""
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return Batch(images=self.pixels(idx), input_ids=self.input_ids[idx],
+        slots = self.image_index[idx]
+        distinct, image_slots = torch.unique(slots, return_inverse=True)
+        if len(distinct) == len(slots):
+            distinct, image_slots = slots, None
+        return Batch(images=self.slot_pixels(distinct), input_ids=self.input_ids[idx],
                      attention_mask=self.attention_mask[idx],
                      answer_scores=self.answer_scores(idx),
-                     answer_ids=self.answer_ids[idx]).without_padding()
+                     answer_ids=self.answer_ids[idx],
+                     image_slots=image_slots).without_padding()
 
     def collate(self, items: list[int]) -> Batch:
         """DataLoader ``collate_fn``: the items are example indices."""
