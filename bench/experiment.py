@@ -93,10 +93,15 @@ def data_overrides(strategy: str, data) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in keys and v is not None}
 
 
-def with_preset_backbones(model: ModelSpec, data_dir: Path) -> ModelSpec:
+_TOLD: set[tuple] = set()  # (preset, data) pairs whose missing backbones were announced
+
+
+def with_preset_backbones(model: ModelSpec, data_dir: Path, announce: bool = True
+                          ) -> ModelSpec:
     """``model`` with its preset's pretrained backbones (``Preset.pretrained``) under the
     user's own keys, where this data can supply them; elsewhere unchanged, with one line
-    saying what the run trains from instead."""
+    (once per preset and data, and only when ``announce``) saying what the run trains from
+    instead."""
 
     wanted = variants.get_preset(model.preset).pretrained if model.preset else {}
     wanted = {k: v for k, v in wanted.items() if k not in model.overrides}
@@ -104,11 +109,13 @@ def with_preset_backbones(model: ModelSpec, data_dir: Path) -> ModelSpec:
         return model
     if can_pretrain(data_dir):
         return model.with_overrides(**wanted)
-    keys = " ".join(f"{k}={v}" for k, v in wanted.items())
-    print(f"[{model.strategy}] {data_dir} is not the built-in data (no synthvqa.json and "
-          f"scenes.json to pretrain on): preset {model.preset}'s {keys} is not applied, so "
-          "its backbones start from random weights; give local checkpoints with --set "
-          "vision_path=PATH (and lm_path=PATH)", flush=True)
+    if announce and (model.preset, str(data_dir)) not in _TOLD:
+        _TOLD.add((model.preset, str(data_dir)))
+        keys = " ".join(f"{k}={v}" for k, v in wanted.items())
+        print(f"[{model.preset}] {data_dir} is not the built-in data (no synthvqa.json and "
+              f"scenes.json to pretrain on): preset {model.preset}'s {keys} is not applied, "
+              "so its backbones start from random weights; give local checkpoints with "
+              "--set vision_path=PATH (and lm_path=PATH)", flush=True)
     return model
 
 
@@ -126,13 +133,15 @@ def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
     return model.with_overrides(**paths)
 
 
-def prepare(model: ModelSpec, data_dir: str | Path | None) -> PreparedRun:
+def prepare(model: ModelSpec, data_dir: str | Path | None, announce: bool = True
+            ) -> PreparedRun:
     """The model as trained on this data (backbone paths resolved, vocabulary sizes and
     special ids from the data) with the data itself; ``None`` = the built-in synthvqa.
-    The data is loaded (and so checked) before any backbone is pretrained on it."""
+    The data is loaded (and so checked) before any backbone is pretrained on it.
+    ``announce``: say when the preset's backbones cannot be had on this data."""
     data_dir = ensure_data(data_dir)
     data = load_data(model, data_dir)
-    model = resolve_pretrained(with_preset_backbones(model, data_dir), data_dir)
+    model = resolve_pretrained(with_preset_backbones(model, data_dir, announce), data_dir)
     return PreparedRun(model.with_overrides(**data_overrides(model.strategy, data)), data,
                        data_dir)
 

@@ -93,6 +93,24 @@ def merge_seeds(frame: pd.DataFrame, scores: dict[str, dict[str, list]]) -> list
     return out
 
 
+def random_backbones(row: dict) -> str:
+    """A note naming the pretrained backbones a row went without (no checkpoint for its
+    data: ``bench.experiment.with_preset_backbones``), "" when it had them: a frozen-LM
+    row's LM, and an image encoder that stayed frozen at its random init."""
+    def missing(key: str) -> bool:
+        value = row.get(key)
+        return not (isinstance(value, str) and value.strip())
+
+    lm = row.get(FAMILY) == "frozen-lm" and missing("cfg.lm_path")
+    frozen = row.get(FAMILY) == "frozen-lm" or row.get("cfg.freeze_vision") in (True, "True")
+    vision = frozen and row.get("cfg.freeze_backbones", True) not in (False, "False") \
+        and missing("cfg.vision_path")
+    parts = [name for name, absent in (("LM", lm), ("frozen image encoder", vision))
+             if absent]
+    return f"{' and '.join(parts)} from random weights (no checkpoint for this data)" \
+        if parts else ""
+
+
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -176,7 +194,8 @@ def accuracy_frame(trained: list[Trained], baseline: str = BASELINE,
         record["tied_with_best"] = t is best or bool(vs_best and not vs_best.excludes_zero())
         _put(record, f"gap_to_{baseline}", paired(t, base) if base and t is not base else None)
         low = _finite(record.get(IMAGE_RELIANCE)) and record[IMAGE_RELIANCE] < RELIANCE_FLAG
-        record["note"] = NO_IMAGE if low else ""
+        record["note"] = "; ".join(n for n in (NO_IMAGE if low else "",
+                                               random_backbones(record)) if n)
         record["bar"] = bar_verdict(record, floors or {})
         records.append(record)
     return pd.DataFrame(records)

@@ -44,6 +44,7 @@ from .experiment import (
     training_mfu,
 )
 from .lock import output_lock
+from .pretrain import can_pretrain
 from .profiling import ProfileSpec, check_profile_spec
 from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
@@ -82,12 +83,23 @@ class SweepSpec:
         """The point's identity: its *resolved* config (so an edited preset or default is a
         new point, never a stale skip), seed, and how it is measured and trained."""
 
-        cfg = variants.resolve_config(point.strategy, point.preset, point.overrides)
+        overrides = {**self.preset_backbones(point), **point.overrides}
+        cfg = variants.resolve_config(point.strategy, point.preset, overrides)
         spec = {"mode": self.mode, "strategy": point.strategy, "config": asdict(cfg),
                 "seed": point.seed, "profile": self.profile}
         if self.mode == "train":
             spec.update(train=self.recipe(point), data=self.data)
         return point_id(spec)
+
+    def preset_backbones(self, point: Point) -> dict[str, Any]:
+        """The preset's pretrained backbones (``Preset.pretrained``) where this sweep's data
+        supplies them (the built-in data), as ``bench.experiment.prepare`` applies them to a
+        trained point: part of what the point is. Elsewhere nothing: the backbones train
+        from raw pixels or start from random weights, as ``fusebench train`` does."""
+        if self.mode != "train" or not point.preset:
+            return {}
+        builtin = self.data is None or can_pretrain(Path(self.data))
+        return dict(variants.get_preset(point.preset).pretrained) if builtin else {}
 
     def recipe(self, point: Point) -> dict[str, Any]:
         """The point's training values: its preset's recipe under the spec's ``train:``."""
@@ -351,7 +363,9 @@ def _train_point(spec: SweepSpec, point: Point, out_dir: Path,
     """Train and evaluate one point (in a worker process): its row's training figures."""
     model, _, cfg = _point_job(spec, point)
     on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
-    return run_experiment(prepare(model, spec.data), cfg, out_dir / "points" / spec.key(point),
+    # the sweep's own process said it, if anything, when it profiled the point
+    return run_experiment(prepare(model, spec.data, announce=False), cfg,
+                          out_dir / "points" / spec.key(point),
                           overwrite=True, on_eval=on_eval)
 
 

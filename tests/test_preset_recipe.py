@@ -72,4 +72,7 @@ def test_preset_backbones_apply_on_the_builtin_data_under_the_users_keys(tmp_pat
     # data that cannot pretrain them: the run keeps the preset's plain overrides and says so
     assert with_preset_backbones(spec, other) == spec
     assert "is not the built-in data" in capsys.readouterr().out
+    # once per preset and data: a sweep's every point does not repeat it
+    assert with_preset_backbones(ModelSpec("jar", "tiny"), other).overrides == {}
+    assert capsys.readouterr().out == ""
     assert with_preset_backbones(ModelSpec("cross_attn"), other) == ModelSpec("cross_attn")

@@ -137,3 +137,26 @@ def test_rows_of_another_config_are_not_merged_as_seeds():
     rows[2]["point_id"] += "-stale"
     trained = merge_seeds(pd.DataFrame(rows), {})
     assert sorted(t.seeds for t in trained) == [1, 2]
+
+
+def test_rows_without_pretrained_backbones_say_so():
+    """Data the preset cannot pretrain on (``fusebench report --data DIR``): a frozen LM or
+    a frozen image encoder at random weights is named in the row's note."""
+    from bench.report_accuracy import random_backbones
+
+    lm = {"family": "frozen-lm", "cfg.freeze_backbones": True}
+    assert random_backbones({**lm, "cfg.lm_path": "/ckpt/opt", "cfg.vision_path": "/v"}) == ""
+    assert random_backbones({**lm, "cfg.lm_path": math.nan, "cfg.vision_path": math.nan}) \
+        == "LM and frozen image encoder from random weights (no checkpoint for this data)"
+    everything_trains = {**lm, "cfg.freeze_backbones": False, "cfg.vision_path": ""}
+    assert random_backbones(everything_trains).startswith("LM from random weights")
+    assert random_backbones({"family": "encoder-fusion", "cfg.freeze_vision": False}) == ""
+    frozen_random = {"family": "encoder-fusion", "cfg.freeze_vision": True}
+    assert random_backbones(frozen_random).startswith("frozen image encoder from random")
+
+    rows = [row("jar", 0, 80.0, freeze_vision=True), row("concat", 0, 40.0)]
+    scores = {r["point_id"]: stored(vector(int(r["test_vqa_acc"] * N / 100))) for r in rows}
+    notes = accuracy_frame(merge_seeds(pd.DataFrame(rows), scores)).set_index("strategy")
+    assert notes["note"].to_dict() == {
+        "jar": "frozen image encoder from random weights (no checkpoint for this data)",
+        "concat": ""}

@@ -120,3 +120,20 @@ def test_cli_table_shows_the_current_plan_and_counts_the_rows_it_left_out(tmp_pa
     table = [line.split() for line in stdout.splitlines() if line.startswith("concat")]
     assert [row[1] for row in table] == ["3"]  # the grid.depth column: today's point only
     assert len(json.loads((out / "results.json").read_text())) == 3  # nothing deleted
+
+
+def test_train_points_are_keyed_by_the_backbones_the_data_gives_them(tmp_path):
+    """The preset's pretrained backbones are part of a trained point on the built-in data
+    (the same key as spelling them out in `set:`), and absent on other data, where the
+    report trains from raw pixels instead of refusing."""
+    from bench.sweep import parse_spec
+
+    raw = {"name": "s", "mode": "train", "preset": "tiny", "grid": {"strategy": ["jar"]}}
+    spelled = {**raw, "set": {"vision_path": "@pretrained", "freeze_vision": True}}
+    builtin, spelled_out = parse_spec(raw), parse_spec(spelled)
+    assert builtin.key(builtin.points[0]) == spelled_out.key(spelled_out.points[0])
+    assert builtin.preset_backbones(builtin.points[0]) == {"vision_path": "@pretrained",
+                                                           "freeze_vision": True}
+    other = parse_spec({**raw, "data": str(tmp_path)})  # no synthvqa.json / scenes.json
+    assert other.preset_backbones(other.points[0]) == {}
+    assert other.key(other.points[0]) != builtin.key(builtin.points[0])
