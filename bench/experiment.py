@@ -111,12 +111,33 @@ def with_preset_backbones(model: ModelSpec, data_dir: Path, announce: bool = Tru
         return model.with_overrides(**wanted)
     if announce and (model.preset, str(data_dir)) not in _TOLD:
         _TOLD.add((model.preset, str(data_dir)))
+        preset = variants.get_preset(model.preset)
         keys = " ".join(f"{k}={v}" for k, v in wanted.items())
+        pixels = " ".join(f"{k}={v}" for k, v in {**preset.from_pixels,
+                                                   **preset.from_pixels_train}.items())
         print(f"[{model.preset}] {data_dir} is not the built-in data (no synthvqa.json and "
               f"scenes.json to pretrain on): preset {model.preset}'s {keys} is not applied, "
-              "so its backbones start from random weights; give local checkpoints with "
-              "--set vision_path=PATH (and lm_path=PATH)", flush=True)
+              "so its backbones start from random weights"
+              + (f" (an encoder trained from raw pixels: {pixels})" if pixels else "")
+              + "; give local checkpoints with --set vision_path=PATH (and lm_path=PATH)",
+              flush=True)
     return model
+
+
+def trains_from_pixels(model: ModelSpec) -> bool:
+    """True when the model's image encoder starts from random weights and trains: no
+    checkpoint (``vision_path`` empty), not frozen."""
+    cfg = model.config()
+    return getattr(cfg, "vision_path", None) == "" and getattr(cfg, "freeze_vision", True) \
+        is False
+
+
+def with_pixel_settings(model: ModelSpec) -> ModelSpec:
+    """``model`` with its preset's ``from_pixels`` keys under the user's own, when its image
+    encoder trains from raw pixels (``trains_from_pixels``); else unchanged."""
+    extra = variants.get_preset(model.preset).from_pixels if model.preset else {}
+    extra = {k: v for k, v in extra.items() if k not in model.overrides}
+    return model.with_overrides(**extra) if extra and trains_from_pixels(model) else model
 
 
 def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
@@ -141,7 +162,8 @@ def prepare(model: ModelSpec, data_dir: str | Path | None, announce: bool = True
     ``announce``: say when the preset's backbones cannot be had on this data."""
     data_dir = ensure_data(data_dir)
     data = load_data(model, data_dir)
-    model = resolve_pretrained(with_preset_backbones(model, data_dir, announce), data_dir)
+    model = with_pixel_settings(with_preset_backbones(model, data_dir, announce))
+    model = resolve_pretrained(model, data_dir)
     return PreparedRun(model.with_overrides(**data_overrides(model.strategy, data)), data,
                        data_dir)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .atomic_files import atomic_write
 from .errors import UserError
-from .experiment import prepare, profile_and_train
+from .experiment import prepare, profile_and_train, trains_from_pixels
 from .lock import output_lock
 from .plots import study_plots
 from .row import GFLOPS, PARAMS_TRAINABLE, TEST_ACC, VAL_ACC
@@ -177,8 +177,9 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
     """Train and evaluate one trial (validation only: the test split stays unseen), with
     the meta-device cost figures, as a sweep point is (``profile_and_train``)."""
 
-    cfg = TrainConfig.from_mapping({"progress": False, **preset_recipe(spec.preset), **train})
     run = prepare(ModelSpec(spec.strategy, spec.preset, overrides), spec.data)
+    recipe = preset_recipe(spec.preset, trains_from_pixels(run.model))
+    cfg = TrainConfig.from_mapping({"progress": False, **recipe, **train})
     return profile_and_train(run, cfg, run_dir, {"measure": "never"}, on_eval=on_eval,
                              eval_test=False)
 

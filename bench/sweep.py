@@ -42,6 +42,8 @@ from .experiment import (
     run_experiment,
     timed_profile,
     training_mfu,
+    trains_from_pixels,
+    with_pixel_settings,
 )
 from .lock import output_lock
 from .pretrain import can_pretrain
@@ -83,8 +85,7 @@ class SweepSpec:
         """The point's identity: its *resolved* config (so an edited preset or default is a
         new point, never a stale skip), seed, and how it is measured and trained."""
 
-        overrides = {**self.preset_backbones(point), **point.overrides}
-        cfg = variants.resolve_config(point.strategy, point.preset, overrides)
+        cfg = self.trained_model(point).config()
         spec = {"mode": self.mode, "strategy": point.strategy, "config": asdict(cfg),
                 "seed": point.seed, "profile": self.profile}
         if self.mode == "train":
@@ -101,9 +102,19 @@ class SweepSpec:
         builtin = self.data is None or can_pretrain(Path(self.data))
         return dict(variants.get_preset(point.preset).pretrained) if builtin else {}
 
+    def trained_model(self, point: Point) -> ModelSpec:
+        """The point's model as ``prepare`` makes it before the data's own values: with its
+        preset's backbones (``preset_backbones``) and, for an image encoder trained from
+        raw pixels, its ``from_pixels`` keys."""
+        model = ModelSpec(point.strategy, point.preset,
+                          {**self.preset_backbones(point), **point.overrides})
+        return with_pixel_settings(model) if self.mode == "train" else model
+
     def recipe(self, point: Point) -> dict[str, Any]:
-        """The point's training values: its preset's recipe under the spec's ``train:``."""
-        return {**preset_recipe(point.preset), **self.train}
+        """The point's training values: its preset's recipe (from raw pixels, its
+        ``from_pixels_train`` too) under the spec's ``train:``."""
+        pixels = self.mode == "train" and trains_from_pixels(self.trained_model(point))
+        return {**preset_recipe(point.preset, pixels), **self.train}
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -82,9 +82,13 @@ def warmup_for(cfg: TrainConfig, total_steps: int) -> int:
     return cfg.warmup_steps
 
 
-def preset_recipe(preset: str | None) -> dict[str, Any]:
-    """The training recipe model preset ``preset`` declares (``Preset.train``; ``{}``
-    without a preset): the defaults ``fusebench train``, sweep points and study trials
-    start from, under their own flags and ``train:`` keys."""
-    return dict(variants.get_preset(preset).train) if preset else {}
+def preset_recipe(preset: str | None, from_pixels: bool = False) -> dict[str, Any]:
+    """The training recipe model preset ``preset`` declares (``Preset.train``, and its
+    ``from_pixels_train`` when the image encoder trains from raw pixels; ``{}`` without a
+    preset): the defaults ``fusebench train``, sweep points and study trials start from,
+    under their own flags and ``train:`` keys."""
+    if not preset:
+        return {}
+    found = variants.get_preset(preset)
+    return {**found.train, **(found.from_pixels_train if from_pixels else {})}
 

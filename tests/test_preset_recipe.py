@@ -76,3 +76,53 @@ def test_preset_backbones_apply_on_the_builtin_data_under_the_users_keys(tmp_pat
     assert with_preset_backbones(ModelSpec("jar", "tiny"), other).overrides == {}
     assert capsys.readouterr().out == ""
     assert with_preset_backbones(ModelSpec("cross_attn"), other) == ModelSpec("cross_attn")
+
+
+def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(tmp_path):
+    """tiny: where the image encoder trains from raw pixels (no checkpoint, not frozen), a
+    patch embedding and twice the epochs, under the user's keys; never with the pretrained
+    frozen encoder, nor for presets that declare nothing."""
+    from bench.experiment import trains_from_pixels, with_pixel_settings
+    from bench.spec import ModelSpec
+
+    tiny = variants.get_preset("tiny")
+    pixels = ModelSpec("cross_attn", "tiny")  # the preset's plain overrides: random, trained
+    assert trains_from_pixels(pixels)
+    assert with_pixel_settings(pixels).config().vision_stem == "patch" != \
+        pixels.config().vision_stem
+    mine = pixels.with_overrides(vision_stem="conv")
+    assert with_pixel_settings(mine).config().vision_stem == "conv"  # the user's key wins
+    pretrained = pixels.with_overrides(**tiny.pretrained)
+    assert not trains_from_pixels(pretrained) and with_pixel_settings(pretrained) == pretrained
+    frozen_random = pixels.with_overrides(freeze_vision=True)
+    assert not trains_from_pixels(frozen_random)
+    assert with_pixel_settings(ModelSpec("epalm", "epalm-tiny")) == ModelSpec("epalm",
+                                                                             "epalm-tiny")
+    assert preset_recipe("tiny", from_pixels=True) == {**tiny.train, **tiny.from_pixels_train}
+    assert preset_recipe("tiny", from_pixels=True)["epochs"] > preset_recipe("tiny")["epochs"]
+
+    # sweeps: on other data the point trains from pixels with them, and is keyed so
+    builtin = _sweep()
+    other = parse_spec({"name": "t", "mode": "train", "preset": "tiny", "data": str(tmp_path),
+                        "grid": {"strategy": ["concat"]}})
+    point = other.points[0]
+    assert other.recipe(point) == preset_recipe("tiny", from_pixels=True)
+    assert builtin.recipe(point) == preset_recipe("tiny")
+    assert other.trained_model(point).config().vision_stem == "patch"
+    assert builtin.trained_model(point).config().vision_stem == "conv"
+
+
+def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_path, capsys):
+    import json
+
+    from tests.helpers import run_cli
+
+    code, _, err = run_cli(["train", "late_fusion", "--preset", "tiny", "--data",
+                            str(small_data), "--set", "vision_path=", "--set",
+                            "freeze_vision=false", "--set", "image_size=32", "--max-steps", "2",
+                            "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    assert code == 0, err
+    run = tmp_path / "run"
+    assert json.loads((run / "train_config.json").read_text())["epochs"] == \
+        preset_recipe("tiny", from_pixels=True)["epochs"]
+    assert json.loads((run / "run.json").read_text())["overrides"]["vision_stem"] == "patch"

@@ -46,6 +46,11 @@ class Preset:
     # on top of ``overrides`` when ``bench`` prepares a run on such data, under the user's
     # own keys; on other data the run says so and keeps ``overrides``
     pretrained: dict[str, Any] = field(default_factory=dict)
+    # where the image encoder trains from raw pixels (no checkpoint, not frozen: on data the
+    # ``pretrained`` backbones cannot come from, or by the user's choice): config keys and
+    # recipe keys applied on top, under the user's own, when ``bench`` prepares a run
+    from_pixels: dict[str, Any] = field(default_factory=dict)
+    from_pixels_train: dict[str, Any] = field(default_factory=dict)
 
 
 _STRATEGIES: dict[str, StrategyInfo] = {}

@@ -81,12 +81,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                                 f"(default {f.default})")
 
 
-def train_config(args: argparse.Namespace, **defaults) -> TrainConfig:
-    """TrainConfig from its defaults, then ``defaults``, then the ``--preset``'s recipe,
-    then the flags given."""
+def train_config(args: argparse.Namespace, from_pixels: bool = False, **defaults
+                 ) -> TrainConfig:
+    """TrainConfig from its defaults, then ``defaults``, then the ``--preset``'s recipe
+    (for an image encoder trained from raw pixels, with ``from_pixels``), then the flags
+    given."""
     from bench.train_config import preset_recipe
 
-    values = {**defaults, **preset_recipe(getattr(args, "preset", None))}
+    values = {**defaults, **preset_recipe(getattr(args, "preset", None), from_pixels)}
     for f in fields(TrainConfig):
         if getattr(args, f.name, None) is not None:
             values[f.name] = getattr(args, f.name)

@@ -26,13 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.atomic_files import check_writable_dir
-    from bench.experiment import prepare, run_experiment
+    from bench.experiment import prepare, run_experiment, trains_from_pixels
     from bench.spec import ModelSpec
     from bench.table import print_table
 
-    cfg = train_config(args)
+    cfg = train_config(args)  # bad flags fail before any data is made
     out = check_writable_dir(args.out or Path("runs") / "train" / args.strategy)
     run_spec = prepare(ModelSpec(args.strategy, args.preset, model_overrides(args)), args.data)
+    if trains_from_pixels(run_spec.model):
+        cfg = train_config(args, from_pixels=True)
     result = run_experiment(run_spec, cfg, out, resume=args.resume, overwrite=args.overwrite,
                             use_cache=not args.no_cache)
     print_table([{"strategy": args.strategy, **result}])
