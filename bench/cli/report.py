@@ -10,8 +10,8 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("about 11 min wall from a fresh clone on 2 AMD EPYC cores (636 s at 28a4711, "
-                  "646 s at 86b667a)")
+QUICK_MEASURED = ("10-11 min wall from a fresh clone on 2 AMD EPYC cores (602 s at 9e5d8fa, "
+                  "636 s at 28a4711 with the same work: runs vary by ~30 s)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
