@@ -46,8 +46,8 @@ register_preset(Preset(
     # slower than the fusion. Measured on the built-in data, cross_attn, seed 0, 20 epochs of
     # the earlier lr 2e-3 recipe, test acc / image reliance: encoder at 2e-3 47.5 % / 3.9
     # (it stops learning; a frozen *random* encoder does better: 54.7 / 12.0), at 2e-4
-    # 57.3 % / 15.3. With this recipe (6 epochs) from raw pixels: 51.1 % / 7.5, 375 s;
-    # encoder at 5e-4 / 1e-3: 50.5 / 6.8, 50.1 / 6.6.
+    # 57.3 % / 15.3. With the conv stem for 6 epochs from raw pixels: 51.1 % / 7.5, 375 s;
+    # encoder at 5e-4 / 1e-3: 50.5 / 6.8, 50.1 / 6.6 (from_pixels, below, does better).
     # The recipe, measured on the built-in data with the frozen shipped ViT, seed 0, val
     # VQA accuracy after 6 epochs (batch 64): the attention fusions take off late, and a
     # higher lr does not make them faster: cross_attn 54.5 / 66.0 / 71.6 % at lr 5e-3 /
@@ -75,7 +75,8 @@ register_preset(Preset(
     # data, test acc / image reliance / training s (1 thread): conv stem, 6 epochs: seed 0
     # 51.1 / 7.5 / 375, seed 1 53.8 / 10.4 / 378; patch, 6 epochs: 53.7 / 11.2 / 170, 51.7 /
     # 7.5 / 167; patch, 12 epochs: 59.2 / 15.3 / 320, 58.7 / 15.3 / 359; 18 epochs (seed 0):
-    # 60.0 / 16.8 / 530, under a point more for half as much time again.
+    # 60.0 / 16.8 / 530, under a point more for half as much time again. At 12 epochs, seed
+    # 0: jar 54.1 / 10.8, perceiver 50.1 / 6.9.
     from_pixels=dict(vision_stem="patch"),
     from_pixels_train=dict(epochs=12),
     per_strategy={
