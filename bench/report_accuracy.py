@@ -101,12 +101,12 @@ def random_backbones(row: dict) -> str:
         value = row.get(key)
         return not (isinstance(value, str) and value.strip())
 
-    lm = row.get(FAMILY) == "frozen-lm" and missing("cfg.lm_path")
-    frozen = row.get(FAMILY) == "frozen-lm" or row.get("cfg.freeze_vision") in (True, "True")
-    vision = frozen and row.get("cfg.freeze_backbones", True) not in (False, "False") \
-        and missing("cfg.vision_path")
-    parts = [name for name, absent in (("LM", lm), ("frozen image encoder", vision))
-             if absent]
+    frozen_lm = row.get(FAMILY) == "frozen-lm"
+    # the frozen-LM family freezes both backbones unless freeze_backbones is off (finetune)
+    frozen = row.get("cfg.freeze_backbones", True) if frozen_lm else row.get("cfg.freeze_vision")
+    absent = {"LM": frozen_lm and missing("cfg.lm_path"),
+              "frozen image encoder": str(frozen) == "True" and missing("cfg.vision_path")}
+    parts = [name for name, is_absent in absent.items() if is_absent]
     return f"{' and '.join(parts)} from random weights (no checkpoint for this data)" \
         if parts else ""
 
