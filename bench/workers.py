@@ -14,7 +14,7 @@ import ctypes
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any
 
@@ -88,6 +88,15 @@ def _pool(workers: int) -> tuple[ProcessPoolExecutor, bool]:
     if _kept is not None:
         _kept[workers] = pool
     return pool, _kept is not None
+
+
+def submit(fn: Callable[..., Any], *args: Any, workers: int) -> Future:
+    """``fn(*args)`` in ``kept_pools``' pool of ``workers`` processes, without waiting:
+    work whose result is needed later runs beside the next sweep in the same processes
+    (queued before its points, it takes one worker while the others start them)."""
+    if _kept is None:
+        raise RuntimeError("submit() runs in kept_pools()' processes: call it inside one")
+    return _pool(workers)[0].submit(fn, *args)
 
 
 def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int

@@ -13,6 +13,7 @@ from bench.data.dataset import (
     encode_questions,
     load_vqa_data,
     soft_scores,
+    token_ids,
 )
 from bench.data.loaders import Example
 from bench.data.synthvqa import make
@@ -131,6 +132,30 @@ def test_lm_style_left_padding_and_resize(root):
     toks = d.tokenizer.convert_ids_to_tokens(b.input_ids[0][-n:])
     assert toks[0] == "<s>" and toks[-1] == "</a>"
     assert (b.attention_mask[0][:-n] == 0).all()
+
+
+def test_token_ids_tokenise_each_distinct_text_once_with_the_same_ids(data):
+    texts = ["is there a red circle?", "yes", "is there a red circle?", "2", "yes"]
+    one_by_one = [data.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    ids = token_ids(data.tokenizer, texts)
+    assert ids == one_by_one
+    assert ids[0] is ids[2]  # shared, so callers build new rows from them (they do)
+
+
+@pytest.mark.parametrize("image_size", [64, 32])
+def test_a_second_layout_reuses_the_first_ones_examples_and_images(root, data, image_size):
+    """``like=``: the other family's layout of the same files, as loaded from scratch."""
+    layout = dict(image_size=image_size, text_len=20, answer_len=6, style="lm",
+                  pad_side="left")
+    fresh, reused = load_vqa_data(root, **layout), load_vqa_data(root, **layout, like=data)
+    for split in ("train", "val", "test"):
+        a, b = fresh.splits[split], reused.splits[split]
+        assert b.examples == a.examples and b.image_paths == a.image_paths
+        for name in ("input_ids", "attention_mask", "answer_ids", "image_index", "images"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+        # same size: the very tensor; another size: decoded again
+        assert (b.images is data.splits[split].images) == (image_size == 64)
+    assert reused.vocab.answers == fresh.vocab.answers
 
 
 def test_truncation_keeps_special_tokens(data):

@@ -54,8 +54,11 @@ def test_loaded_data_is_shared_until_a_file_changes(small_data, tmp_path):
     spec = ModelSpec("concat", "tiny")
     first = load_data(spec, data)
     assert load_data(spec, data) is first
-    assert load_data(ModelSpec("epalm", "epalm-tiny"), data) is not first  # other layout
+    lm = load_data(ModelSpec("epalm", "epalm-tiny"), data)
+    assert lm is not first  # other layout, from the same parsed examples and pixels
+    assert lm.train.examples == first.train.examples and lm.train.images is first.train.images
     annotations = next(data.glob("*train_annotations.json"))
     stamp = time.time() + 5
     os.utime(annotations, (stamp, stamp))  # the files changed: load again
-    assert load_data(spec, data) is not first
+    again = load_data(spec, data)
+    assert again is not first and again.train.images is not first.train.images

@@ -132,6 +132,15 @@ def _pad(rows: list[list[int]], length: int, value: int, left: bool) -> torch.Te
     return torch.from_numpy(out)
 
 
+def token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """Each text's token ids (no special tokens), each distinct text tokenised once: VQA
+    questions and answers repeat (templates, "yes", "2"), and turning the tokenizer's
+    output into Python lists is most of its time."""
+    distinct = list(dict.fromkeys(texts))
+    ids = dict(zip(distinct, tokenizer(distinct, add_special_tokens=False)["input_ids"]))
+    return [ids[t] for t in texts]
+
+
 def encode_questions(tokenizer, questions: Sequence[str], text_len: int, style: str = "encoder",
                      pad_side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
     """Question token ids and attention mask, [N, text_len] each (truncating the question,
@@ -140,7 +149,7 @@ def encode_questions(tokenizer, questions: Sequence[str], text_len: int, style: 
         raise UserError(f"text style {style!r}: not one of encoder, lm")
     if pad_side not in ("right", "left"):
         raise UserError(f"pad_side {pad_side!r}: not one of right, left")
-    words = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
+    words = token_ids(tokenizer, questions)
     if style == "encoder":
         head = [tokenizer.cls_token_id if tokenizer.cls_token_id is not None
                 else tokenizer.bos_token_id]
@@ -161,7 +170,7 @@ def encode_questions(tokenizer, questions: Sequence[str], text_len: int, style: 
 
 def encode_answers(tokenizer, answers: Sequence[str], answer_len: int) -> torch.Tensor:
     """Answer tokens + eos, [N, answer_len], padded with -100 (eos kept when truncating)."""
-    words = tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+    words = token_ids(tokenizer, answers)
     eos = tokenizer.eos_token_id
     rows = [w[: answer_len - 1] + [eos] for w in words]
     return _pad(rows, answer_len, IGNORE_INDEX, left=False)
@@ -176,7 +185,10 @@ class VQADataset(torch.utils.data.Dataset):
                  image_size: int, text_len: int = 16,
                  answer_len: int = DEFAULT_ANSWER_LEN,
                  style: str = "encoder", pad_side: str = "right",
-                 cache_images: bool | None = None, workers: int = 4):
+                 cache_images: bool | None = None, workers: int = 4,
+                 decoded: torch.Tensor | None = None):
+        """``decoded``: these examples' images as another layout of the same split decoded
+        them (its ``images``, same size), taken instead of reading the files again."""
         if not examples:
             raise UserError("dataset has no examples")
         self.examples = list(examples)
@@ -201,7 +213,10 @@ class VQADataset(torch.utils.data.Dataset):
         if cache_images is None:
             cache_images = len(paths) * 3 * image_size**2 <= CACHE_LIMIT_BYTES
         self.images: torch.Tensor | None = None  # [num_images, 3, S, S] uint8
-        if cache_images:
+        if cache_images and decoded is not None and \
+                decoded.shape == (len(paths), 3, image_size, image_size):
+            self.images = decoded  # read-only from here on, as our own would be
+        elif cache_images:
             with ThreadPoolExecutor(workers) as pool:
                 arrays = list(pool.map(lambda p: load_image(p, image_size), paths))
             self.images = torch.from_numpy(np.stack(arrays))
@@ -283,11 +298,17 @@ def load_vqa_data(root: str | Path, *, image_size: int, text_len: int = 16,
                   answer_len: int = DEFAULT_ANSWER_LEN, num_answers: int = 3129, tokenizer=None,
                   style: str = "encoder", pad_side: str = "right",
                   splits: Sequence[str] = ("train", "val", "test"), task: str = "vqa",
-                  fmt: str = "auto", cache_images: bool | None = None) -> VQAData:
+                  fmt: str = "auto", cache_images: bool | None = None,
+                  like: VQAData | None = None) -> VQAData:
     """Load and tensorise ``splits`` of the dataset at ``root`` (the first split must be the
     training split: the answer vocabulary and, if needed, the tokenizer come from it).
-    ``tokenizer`` may be a tokenizer object or a local tokenizer directory."""
-    examples = {s: load_examples(root, s, task, fmt) for s in splits}
+    ``tokenizer`` may be a tokenizer object or a local tokenizer directory. ``like``:
+    another layout of the same files loaded by this process (other text style, length or
+    image size), whose parsed examples and, at the same image size, decoded images are
+    reused instead of reading the files again."""
+    reuse = like is not None and all(s in like.splits for s in splits)
+    examples = {s: like.splits[s].examples if reuse else load_examples(root, s, task, fmt)
+                for s in splits}
     train = examples[splits[0]]
     if tokenizer is None:
         tokenizer = default_tokenizer(root, train)
@@ -295,5 +316,7 @@ def load_vqa_data(root: str | Path, *, image_size: int, text_len: int = 16,
         tokenizer = load_tokenizer(tokenizer)
     vocab = AnswerVocab.build(train, num_answers)
     sets = {s: VQADataset(ex, tokenizer, vocab, image_size, text_len, answer_len, style,
-                          pad_side, cache_images) for s, ex in examples.items()}
+                          pad_side, cache_images,
+                          decoded=like.splits[s].images if reuse else None)
+            for s, ex in examples.items()}
     return VQAData(tokenizer=tokenizer, vocab=vocab, splits=sets)
