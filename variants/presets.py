@@ -76,7 +76,9 @@ register_preset(Preset(
     # 51.1 / 7.5 / 375, seed 1 53.8 / 10.4 / 378; patch, 6 epochs: 53.7 / 11.2 / 170, 51.7 /
     # 7.5 / 167; patch, 12 epochs: 59.2 / 15.3 / 320, 58.7 / 15.3 / 359; 18 epochs (seed 0):
     # 60.0 / 16.8 / 530, under a point more for half as much time again. At 12 epochs, seed
-    # 0: jar 54.1 / 10.8, perceiver 50.1 / 6.9.
+    # 0: jar 54.1 / 10.8, perceiver 50.1 / 6.9. The same plateau around these settings
+    # (seed 0): vision_lr 5e-4 60.8 / 16.3, 1e-3 59.4 / 16.0; warmup_ratio 0.1 59.5 /
+    # 16.3; batch 32 58.1 / 16.5 (training loss levels off at ~1.16: under-fitting).
     from_pixels=dict(vision_stem="patch"),
     from_pixels_train=dict(epochs=12),
     per_strategy={
