@@ -59,21 +59,23 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
     cfg = model.config()
     lm = cfg.family == "frozen-lm"
     root = Path(data_dir).resolve()
-    files = (root, _files_state(root), tuple(splits))
-    layout = (cfg.image_size, cfg.text_len, getattr(cfg, "answer_len", DEFAULT_ANSWER_LEN), lm)
-    if (files, layout) not in _LOADED:
+    files = (root, _files_state(root))
+    shape = dict(image_size=cfg.image_size, text_len=cfg.text_len,
+                 answer_len=getattr(cfg, "answer_len", DEFAULT_ANSWER_LEN),
+                 style="lm" if lm else "encoder", pad_side="left" if lm else "right",
+                 splits=tuple(splits))
+    key = (files, tuple(shape.items()))
+    if key not in _LOADED:
         like = next((data for (f, _), data in _LOADED.items() if f == files), None)
-        data = load_vqa_data(root, image_size=layout[0], text_len=layout[1],
-                             answer_len=layout[2], style="lm" if lm else "encoder",
-                             pad_side="left" if lm else "right", splits=splits, like=like)
+        data = load_vqa_data(root, **shape, like=like)
         while len(_LOADED) >= _KEEP_LAYOUTS:  # the oldest goes
             del _LOADED[next(iter(_LOADED))]
-        _LOADED[files, layout] = data
-    return _LOADED[files, layout]
+        _LOADED[key] = data
+    return _LOADED[key]
 
 
 _KEEP_LAYOUTS = 2  # the two families' layouts of one dataset
-_LOADED: dict[tuple, Any] = {}  # ((root, files state, splits), layout) -> VQAData
+_LOADED: dict[tuple, Any] = {}  # ((root, files state), layout) -> VQAData
 
 
 def _files_state(root: Path) -> tuple:

@@ -49,13 +49,13 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     if not render_only:
         with stages.stage("data"):
             data_dir = ensure_data(data)
-        ran, tables = 0, None
+        ran, tables, tables_missing = 0, None, not _tables_stored(runs)
         with kept_pools():  # the sweeps share their worker processes
             for spec in specs:
                 if spec.mode == "train":
                     spec.data = str(data_dir)
-                elif tables is None and not _tables_stored(runs):  # beside the FLOPs-only
-                    # sweeps (nothing there is timed), in their processes
+                elif tables_missing and tables is None:  # beside the FLOPs-only sweeps
+                    # (nothing there is timed), in their processes
                     tables = submit(_store_tables, data_dir, runs,
                                     workers=workers or auto_workers(len(spec.points)))
                 print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
