@@ -79,6 +79,8 @@ register_preset(Preset(
     # 0: jar 54.1 / 10.8, perceiver 50.1 / 6.9. The same plateau around these settings
     # (seed 0): vision_lr 5e-4 60.8 / 16.3, 1e-3 59.4 / 16.0; warmup_ratio 0.1 59.5 /
     # 16.3; batch 32 58.1 / 16.5 (training loss levels off at ~1.16: under-fitting).
+    # The conv stem at 12 epochs: 63.6 / 19.6 and 61.0 / 18.1 (seeds 0 / 1) in 810-837 s,
+    # 2.4x the time for ~3 points: not the default (third-party runs all train here).
     from_pixels=dict(vision_stem="patch"),
     from_pixels_train=dict(epochs=12),
     per_strategy={
