@@ -215,6 +215,17 @@ def test_environment_shows_where_the_last_run_spent_its_time(stored_runs, tmp_pa
     assert "| &nbsp;&nbsp;pretrain vision ViT-micro | 36.0 |" in env
 
 
+def test_environment_names_the_matmul_peak_the_times_were_measured_at():
+    from bench.report_render import _environment
+
+    rows = pd.DataFrame([{"device_name": "AMD EPYC", "threads": 2, "peak_gflops_per_s": 203.4}])
+    lines = _environment({"strategies_quick": rows}, {"wall_s": 649.0, "stages": []})
+    assert "- measured fp32 matmul peak: 203 GFLOP/s (2 threads): the wall time below " \
+        "moves with it" in lines
+    unmeasured = rows.assign(peak_gflops_per_s=float("nan"))  # FLOPs-only rows time nothing
+    assert not any("matmul peak" in line for line in _environment({"s": unmeasured}, None))
+
+
 def test_stage_records_nest_and_time_each_block():
     from bench import stages
 

@@ -10,8 +10,9 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("10-11 min wall from a fresh clone on 2 AMD EPYC cores (602 s at 9e5d8fa, "
-                  "636 s at 28a4711 with the same work: runs vary by ~30 s)")
+QUICK_MEASURED = ("10-11.5 min wall from a fresh clone on 2 AMD EPYC cores (602-682 s over "
+                  "five runs of the same work; it moves with the machine's speed: 602 s at a "
+                  "measured matmul peak of 222 GFLOP/s, 655 s at 203)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
