@@ -100,35 +100,31 @@ def data_overrides(strategy: str, data) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in keys and v is not None}
 
 
-_TOLD: set[tuple] = set()  # (preset, data) pairs whose missing backbones were announced
+_TOLD: set[tuple] = set()  # (preset, data) pairs whose backbones were announced
+_MADE_FROM_DATA = {"vision_path": "the micro ViT on which answers each image's questions get",
+                   "lm_path": "the micro OPT on its questions and answers"}
 
 
 def with_preset_backbones(model: ModelSpec, data_dir: Path, announce: bool = True
                           ) -> ModelSpec:
     """``model`` with its preset's pretrained backbones (``Preset.pretrained``) under the
-    user's own keys, where this data can supply them; elsewhere unchanged, with one line
-    (once per preset and data, and only when ``announce``) saying what the run trains from
-    instead."""
+    user's own keys. Off the built-in data they are pretrained on this data's own training
+    split (``bench.pretrain``); one line says so (once per preset and data, and only when
+    ``announce``)."""
 
     wanted = variants.get_preset(model.preset).pretrained if model.preset else {}
     wanted = {k: v for k, v in wanted.items() if k not in model.overrides}
     if not wanted:
         return model
-    if can_pretrain(data_dir):
-        return model.with_overrides(**wanted)
-    if announce and (model.preset, str(data_dir)) not in _TOLD:
+    made = [what for key, what in _MADE_FROM_DATA.items() if wanted.get(key) == PRETRAINED]
+    if made and announce and not can_pretrain(data_dir) and \
+            (model.preset, str(data_dir)) not in _TOLD:
         _TOLD.add((model.preset, str(data_dir)))
-        preset = variants.get_preset(model.preset)
-        keys = " ".join(f"{k}={v}" for k, v in wanted.items())
-        pixels = " ".join(f"{k}={v}" for k, v in {**preset.from_pixels,
-                                                   **preset.from_pixels_train}.items())
-        print(f"[{model.preset}] {data_dir} is not the built-in data (no synthvqa.json and "
-              f"scenes.json to pretrain on): preset {model.preset}'s {keys} is not applied, "
-              "so its backbones start from random weights"
-              + (f" (an encoder trained from raw pixels: {pixels})" if pixels else "")
-              + "; give local checkpoints with --set vision_path=PATH (and lm_path=PATH)",
-              flush=True)
-    return model
+        print(f"[{model.preset}] {data_dir} is not the built-in data: preset "
+              f"{model.preset}'s backbones are pretrained on its training split "
+              f"({'; '.join(made)}); give local checkpoints with --set vision_path=PATH "
+              "(lm_path=PATH) instead", flush=True)
+    return model.with_overrides(**wanted)
 
 
 def trains_from_pixels(model: ModelSpec) -> bool:
@@ -148,8 +144,8 @@ def with_pixel_settings(model: ModelSpec) -> ModelSpec:
 
 
 def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
-    """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on the
-    built-in data (training them on first use)."""
+    """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on this
+    data (training them on first use)."""
 
     cfg = model.config()
     paths = {}

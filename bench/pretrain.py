@@ -5,11 +5,17 @@ meaningless. With no hub here, the harness pretrains small ones on the built-in 
 saves them in the formats real checkpoints use, so the same ``vision_path`` / ``lm_path``
 keys take a real checkpoint instead:
 
-- vision: a timm ViT whose patch tokens learn which object covers them (background or
-  size x colour x shape, from ``scenes.json``); saved as a safetensors state dict.
-- text: an OPT causal LM trained on the training split's captions and
-  ``<s> question </a> answer </s>`` lines (eP-ALM's format), packed into 128-token
-  sequences; ``save_pretrained`` + tokenizer.
+- vision: a timm ViT whose patch tokens learn which object covers them and where
+  (background or size x colour x shape, from ``scenes.json``) on the built-in data; on
+  any other data, which answers the questions about each image get (``answer_task``);
+  saved as a safetensors state dict.
+- text: an OPT causal LM trained on the training split's captions (where the data has
+  them) and ``<s> question </a> answer </s>`` lines (eP-ALM's format), packed into
+  128-token sequences; ``save_pretrained`` + tokenizer.
+
+Both need only a training split, so the presets' ``@pretrained`` backbones exist on
+third-party data too (the frozen-LM family then reads a trained LM and ViT, not random
+ones).
 
 Outputs are cached under ``runs/pretrained/`` by a hash of the config and the data
 manifest, so later runs reuse them. ``@pretrained`` as a path value means "this cache".
@@ -21,6 +27,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,29 +36,27 @@ from variants.opt import build_opt
 
 from . import reference
 from .atomic_files import atomic_write_json, staged_directory
-from .data.loaders import load_examples
-from .data.tokenizer import load_tokenizer
+from .data.dataset import default_tokenizer
+from .data.loaders import available_splits, load_examples
 from .errors import UserError
-from .pretrain_vision import PretrainHeads, dense_targets, probe, scene_split
+from .pretrain_vision import answer_task, as_input, scene_task
 from .schedule import set_lr
 from .stages import stage
 
 CACHE = Path("runs") / "pretrained"
 PRETRAINED = "@pretrained"
+ANSWER_STEPS = 1000  # vision pretraining on answer bags: about this many steps of 64 images
 
 
 def can_pretrain(data_dir: Path) -> bool:
-    """True when ``data_dir`` holds what pretraining reads: the built-in data's manifest
-    and scene annotations."""
+    """True when ``data_dir`` holds what dense vision pretraining reads (the built-in
+    data's manifest and scene annotations); other data pretrains on its answers."""
     return (data_dir / "synthvqa.json").is_file() and (data_dir / "scenes.json").is_file()
 
 
-def _key(kind: str, data_dir: Path, **settings) -> str:
-    manifest = data_dir / "synthvqa.json"
-    if not manifest.is_file():
-        raise UserError(f"pretraining needs the built-in data (no {manifest}); "
-                        "make it with `fusebench data make synthvqa`")
-    blob = json.dumps({"kind": kind, **settings, "data": manifest.read_text()}, sort_keys=True)
+def _key(kind: str, data: str, **settings) -> str:
+    """Cache key of a pretraining: its settings and ``data`` (what identifies the data)."""
+    blob = json.dumps({"kind": kind, **settings, "data": data}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
@@ -95,61 +100,59 @@ def _epochs(n: int, batch_size: int, epochs: int, seed: int):
 
 
 def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int = 64,
-                    patch_size: int = 8, epochs: int = 16, seed: int = 0, lr: float = 2e-3,
-                    force: bool = False, stem: str = "conv") -> Path:
+                    patch_size: int = 8, epochs: int | None = None, seed: int = 0,
+                    lr: float = 2e-3, force: bool = False, stem: str = "conv") -> Path:
     """Path of the cached ViT state dict (``model.safetensors``), training it if missing.
 
-    Dense supervision from ``scenes.json`` (``bench.pretrain_vision``: per half-patch cell
-    colour, shape and size, per token its row and column (classes and coordinates); the scene
-    summary on [CLS]);
-    ``meta.json`` records the linear probe of the frozen features per attribute on val
-    images. 16 epochs, because the probe keeps rising until then (built-in data, val probe:
-    4 epochs colour 69.5 % / shape 42.3 %; 16 epochs colour 99.8 % / shape 91.5 %,
-    position 94.1 %, size and count 100 %; 147 s on 2 cores then, 89 s with the channels-last
-    stem; fresh clones on the built-in data load the shipped copy instead)."""
+    On the built-in data, dense supervision from ``scenes.json`` (``scene_task``: per
+    half-patch cell colour, shape and size, per token its row and column (classes and
+    coordinates); the scene summary on [CLS]), 16 epochs, because the probe keeps rising
+    until then (built-in data, val probe: 4 epochs colour 69.5 % / shape 42.3 %; 16 epochs
+    colour 99.8 % / shape 91.5 %, position 94.1 %, size and count 100 %; 89 s on 2 cores;
+    fresh clones load the shipped copy instead). Elsewhere the images' answer bags
+    (``answer_task``), ~``ANSWER_STEPS`` steps of 64 images. ``meta.json`` records the
+    linear probe of the frozen features on val images."""
     from safetensors.torch import save_file
 
     data_dir = Path(data_dir)
-    if not (data_dir / "scenes.json").is_file():
-        raise UserError(f"vision_path=@pretrained pretrains the micro ViT on the scene "
-                        f"annotations of the built-in data (scenes.json), which {data_dir} "
-                        "lacks; give a local ViT checkpoint (vision_path=PATH) or train the "
-                        "encoder from raw pixels (vision_path= freeze_vision=false)")
-    key = _key("vision", data_dir, size=size, image_size=image_size, patch=patch_size,
-               epochs=epochs, seed=seed, lr=lr, stem=stem, target="attributes+position")
+    scenes = can_pretrain(data_dir)
+    if scenes:
+        data, epochs, target = ((data_dir / "synthvqa.json").read_text(), epochs or 16,
+                                "attributes+position")
+    else:  # other data: identified by its training images and answers
+        train = load_examples(data_dir, "train")
+        images = len({e.image_path for e in train})
+        epochs = epochs or max(1, round(ANSWER_STEPS / -(-images // 64)))
+        data, target = json.dumps([(Path(e.image_path).name, e.answers) for e in train]), \
+            "answers"
+    key = _key("vision", data, size=size, image_size=image_size, patch=patch_size,
+               epochs=epochs, seed=seed, lr=lr, stem=stem, target=target)
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
     if not force and ((out / "model.safetensors").is_file()
                       or reference.fetch(out, "model.safetensors")):
         return out / "model.safetensors"
-    train, val = (scene_split(data_dir, s, image_size) for s in ("train", "val"))
-    targets = dense_targets(train[0], image_size, patch_size)
     torch.manual_seed(seed)
     vit = build_vit(size, image_size, patch_size, stem=stem)
-    heads = PretrainHeads(vit.embed_dim, targets["summary"].shape[1],
-                          grid=image_size // patch_size)
-    model = torch.nn.ModuleDict({"vit": vit, "heads": heads})
+    task = (scene_task(data_dir, vit.embed_dim, image_size, patch_size) if scenes
+            else answer_task(data_dir, vit.embed_dim, image_size))
+    model = torch.nn.ModuleDict({"vit": vit, "heads": task.heads})
 
     def loss_fn(m, idx):
-        batch = {"count": targets["count"][idx], "summary": targets["summary"][idx],
-                 "cells": {a: t[idx] for a, t in targets["cells"].items()}}
-        tokens = m["vit"].forward_features(train[1][idx])
-        return m["heads"].loss(tokens, batch, vit.num_prefix_tokens)
+        tokens = m["vit"].forward_features(as_input(task.pixels[idx]))
+        return m["heads"].loss(tokens, task.targets(idx), vit.num_prefix_tokens)
 
     start = time.perf_counter()
-    n = len(train[1])
+    n = len(task.pixels)
     steps = epochs * -(-n // 64)
     loss = _loop(model, _epochs(n, 64, epochs, seed), steps, lr, loss_fn,
-                 desc=f"vision ViT-{size} ({stem} stem), {epochs} epochs")
+                 desc=f"vision ViT-{size} ({stem} stem, {target}), {epochs} epochs")
     seconds = time.perf_counter() - start
-    probes = probe(vit, train, val, patch_size)
+    probes = task.probe(vit)
     state = {k: v.contiguous() for k, v in vit.state_dict().items() if not k.startswith("head.")}
     meta = {"kind": "vision", "size": size, "stem": stem, "image_size": image_size,
-            "patch_size": patch_size, "task": "per half-patch cell colour/shape/size, per "
-            "token its row and column (classes, coordinates); [CLS]: object count and "
-            "present attributes",
-            "epochs": epochs, "final_train_loss": loss,
-            **{k: round(v, 2) for k, v in probes.items()}, "data": str(data_dir),
-            "seconds": round(seconds, 1)}
+            "patch_size": patch_size, "task": task.description, "epochs": epochs,
+            "final_train_loss": loss, **{k: round(v, 2) for k, v in probes.items()},
+            "data": str(data_dir), "seconds": round(seconds, 1)}
     with staged_directory(out) as tmp:  # a killed pretraining never leaves a cache "hit"
         save_file(state, str(tmp / "model.safetensors"))
         atomic_write_json(tmp / "meta.json", meta)
@@ -169,12 +172,18 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     magma 50.8 / 7.5 -> 52.1 / 7.3, epalm_ada 53.1 / 8.7 -> 53.7 / 8.6."""
 
     data_dir = Path(data_dir)
-    key = _key("text", data_dir, size=size, epochs=epochs, seed=seed, lr=lr, block=block)
-    out = CACHE / f"opt-{size}-{key}"
+    manifest = data_dir / "synthvqa.json"
+    settings = dict(size=size, epochs=epochs, seed=seed, lr=lr, block=block)
+    if manifest.is_file():  # the built-in data: known before reading it (shipped copy)
+        tok, lines, data = None, None, manifest.read_text()
+    else:  # other data: identified by its corpus and tokenizer
+        tok, lines = _text_corpus(data_dir)
+        data = json.dumps([lines, sorted(tok.get_vocab().items())])
+    out = CACHE / f"opt-{size}-{_key('text', data, **settings)}"
     if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
         return out
-    tok = load_tokenizer(data_dir / "tokenizer")
-    lines = _text_corpus(data_dir, tok)
+    if lines is None:
+        tok, lines = _text_corpus(data_dir)
     ids = _packed(tok(lines, add_special_tokens=False)["input_ids"], block)
     torch.manual_seed(seed)
     model = build_opt(size, vocab_size=len(tok), eos=tok.eos_token_id, pad=tok.pad_token_id)
@@ -207,12 +216,16 @@ def _packed(lines: list[list[int]], block: int) -> torch.Tensor:
     return flat[: len(flat) // block * block].view(-1, block)
 
 
-def _text_corpus(data_dir: Path, tok) -> list[str]:
-    """Training-split captions and ``<s> question </a> answer </s>`` lines."""
+def _text_corpus(data_dir: Path) -> tuple[Any, list[str]]:
+    """The tokenizer training runs use on this data (``default_tokenizer``) and the
+    corpus: ``<s> question </a> answer </s>`` lines of the training split, then its
+    captions where the data has COCO-style caption files."""
 
+    train = load_examples(data_dir, "train", task="vqa")
+    tok = default_tokenizer(data_dir, train)
     bos, eos = tok.bos_token, tok.eos_token
-    lines = [f"{bos} {ex.question} </a> {ex.answer} {eos}"
-             for ex in load_examples(data_dir, "train", task="vqa")]
-    lines += [f"{bos} {cap} {eos}" for ex in load_examples(data_dir, "train", task="caption")
-              for cap in ex.answers]
-    return lines
+    lines = [f"{bos} {ex.question} </a> {ex.answer} {eos}" for ex in train]
+    if available_splits(data_dir, "coco-captions"):
+        lines += [f"{bos} {cap} {eos}" for ex in load_examples(data_dir, "train", task="caption")
+                  for cap in ex.answers]
+    return tok, lines

@@ -46,7 +46,6 @@ from .experiment import (
     with_pixel_settings,
 )
 from .lock import output_lock
-from .pretrain import can_pretrain
 from .profiling import ProfileSpec, check_profile_spec
 from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
@@ -93,14 +92,12 @@ class SweepSpec:
         return point_id(spec)
 
     def preset_backbones(self, point: Point) -> dict[str, Any]:
-        """The preset's pretrained backbones (``Preset.pretrained``) where this sweep's data
-        supplies them (the built-in data), as ``bench.experiment.prepare`` applies them to a
-        trained point: part of what the point is. Elsewhere nothing: the backbones train
-        from raw pixels or start from random weights, as ``fusebench train`` does."""
+        """The preset's pretrained backbones (``Preset.pretrained``, made on this sweep's
+        data: ``bench.pretrain``), as ``bench.experiment.prepare`` applies them to a
+        trained point: part of what the point is."""
         if self.mode != "train" or not point.preset:
             return {}
-        builtin = self.data is None or can_pretrain(Path(self.data))
-        return dict(variants.get_preset(point.preset).pretrained) if builtin else {}
+        return dict(variants.get_preset(point.preset).pretrained)
 
     def trained_model(self, point: Point) -> ModelSpec:
         """The point's model as ``prepare`` makes it before the data's own values: with its

@@ -1,4 +1,4 @@
-"""Text pretraining packs its corpus the way causal LMs are pretrained."""
+"""Text pretraining packs its corpus the way causal LMs are pretrained, on any data."""
 
 from __future__ import annotations
 
@@ -19,3 +19,36 @@ def test_lines_are_packed_end_to_end_into_full_blocks():
 def test_a_corpus_shorter_than_one_block_is_one_clear_error():
     with pytest.raises(UserError, match="fewer than one 128-token block"):
         _packed([[1, 2, 3]], block=128)
+
+
+@pytest.mark.slow
+def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
+        small_data, tmp_path, monkeypatch):
+    """No tokenizer, captions or manifest: the corpus is the training questions and
+    answers, the tokenizer the one a training run builds from the same data, and the cache
+    is keyed by them (edited answers are another LM)."""
+    import json
+
+    import bench.pretrain as pretrain
+    from bench.data.dataset import default_tokenizer
+    from bench.data.loaders import load_examples
+    from tests.helpers import vqa2_only
+
+    monkeypatch.setattr(pretrain, "CACHE", tmp_path / "cache")
+    data = vqa2_only(small_data, tmp_path / "vqa2")
+    out = pretrain.pretrain_text(data, epochs=1, block=16)
+    train = load_examples(data, "train")
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["corpus_lines"] == len(train)
+    saved = json.loads((out / "config.json").read_text())
+    tok = default_tokenizer(data, train)
+    assert saved["vocab_size"] == len(tok)
+    from transformers import AutoTokenizer
+    assert AutoTokenizer.from_pretrained(str(out)).get_vocab() == tok.get_vocab()
+    assert pretrain.pretrain_text(data, epochs=1, block=16) == out  # cached
+
+    path = data / "v2_mscoco_train_annotations.json"
+    annotations = json.loads(path.read_text())
+    annotations["annotations"][0]["multiple_choice_answer"] = "purple"
+    path.write_text(json.dumps(annotations))
+    assert pretrain.pretrain_text(data, epochs=1, block=16) != out

@@ -116,17 +116,49 @@ def test_pretrain_vision_reports_a_linear_probe_per_attribute(small_data, tmp_pa
     assert model.forward_features(torch.zeros(1, 3, 64, 64)).shape == (1, 65, 64)
 
 
-def test_pretrained_vision_on_data_without_scenes_is_one_line(small_data, tmp_path, capsys):
-    """Third-party data in the VQA v2 layout has no scenes.json to pretrain on."""
-    import shutil
+def test_answer_bags_mark_every_normalised_human_answer_of_an_images_questions(small_data):
+    from bench.data.loaders import load_examples
+    from bench.metrics.vqa import normalize_answer
+    from bench.pretrain_vision import answer_split
 
+    vocab, pixels, bags = answer_split(small_data, "train", 32)
+    examples = load_examples(small_data, "train")
+    paths = sorted({e.image_path for e in examples})
+    assert pixels.shape == (len(paths), 3, 32, 32) and pixels.dtype == torch.uint8
+    expected = torch.zeros_like(bags)
+    for e in examples:
+        for a in e.answers:
+            expected[paths.index(e.image_path), vocab.index[normalize_answer(a)]] = 1
+    assert torch.equal(bags, expected) and bags.sum(1).min() >= 1
+
+
+@pytest.mark.slow
+def test_data_without_scenes_pretrains_the_vit_on_its_answers(small_data, tmp_path,
+                                                                monkeypatch):
+    """Third-party data in the VQA v2 layout has no scenes.json: the ViT learns each image's
+    answer bag instead, ~ANSWER_STEPS steps, and meta.json holds its probe."""
+    import bench.pretrain as pretrain
+    from tests.helpers import vqa2_only
+
+    monkeypatch.setattr(pretrain, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(pretrain, "ANSWER_STEPS", 3)
+    data = vqa2_only(small_data, tmp_path / "vqa2")
+    path = pretrain.pretrain_vision(data)
+    meta = json.loads((path.parent / "meta.json").read_text())
+    assert "answer bag" in meta["task"] and meta["epochs"] == 3  # 32 images: 1 step each
+    assert 0 <= meta["probe_answers_auc"] <= 100 and meta["probe_answers"] > 0
+    model = build_vit("micro", 64, 8, str(path), stem="conv")  # loads strictly
+    assert model.forward_features(torch.zeros(1, 3, 64, 64)).shape == (1, 65, 64)
+    assert pretrain.pretrain_vision(data) == path  # cached
+
+
+def test_pretraining_on_a_directory_without_vqa_files_is_one_line(tmp_path, capsys):
     from tests.helpers import run_cli
 
-    data = tmp_path / "vqa2"
-    shutil.copytree(small_data, data)
-    (data / "scenes.json").unlink()
-    code, _, err = run_cli(["train", "concat", "--preset", "tiny", "--set",
-                            "vision_path=@pretrained", "--data", str(data), "--epochs", "1",
-                            "--out", str(tmp_path / "run"), "--no-progress"], capsys)
-    assert code == 2 and "scenes.json" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "run").exists()
+    code, _, err = run_cli(["pretrain", "vision", "--data", str(tmp_path)], capsys)
+    assert code == 2 and "holds no VQA v2 or GQA question files" in err
+    assert len(err.strip().splitlines()) == 1
+    # only the built-in data's backbones are shipped with the package
+    code, _, err = run_cli(["pretrain", "text", "--data", str(tmp_path), "--ship"], capsys)
+    assert code == 2 and "--ship ships the built-in data's" in err
+    assert len(err.strip().splitlines()) == 1

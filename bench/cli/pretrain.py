@@ -1,5 +1,5 @@
-"""``fusebench pretrain vision|text``: the micro backbones on the built-in data
-(``bench.pretrain``), optionally shipped as reference checkpoints."""
+"""``fusebench pretrain vision|text``: the micro backbones on the built-in data or any
+VQA data (``bench.pretrain``), optionally shipped as reference checkpoints."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from bench.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data "
-                       "(vision prints a linear probe of its frozen features per attribute)")
+    p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data or "
+                       "yours (vision prints a linear probe of its frozen features)")
     p.add_argument("kind", choices=("vision", "text"))
-    p.add_argument("--data", help="built-in dataset directory (default: data/synthvqa)")
+    p.add_argument("--data", help="dataset directory (default: the built-in data/synthvqa, "
+                   "whose scene annotations the ViT learns densely; on other data it learns "
+                   "which answers each image's training questions get)")
     p.add_argument("--size", default="micro", help="ViT or OPT size name (default micro)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--stem", choices=("conv", "patch"), default="conv",
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:  # before any data is generated
         raise UserError("--epochs must be >= 1")
     data_dir = ensure_data(args.data)
+    if args.ship and not (data_dir / "synthvqa.json").is_file():
+        raise UserError(f"--ship ships the built-in data's backbones (fresh clones use them); "
+                        f"{data_dir} is not it (no synthvqa.json)")
     extra = {"epochs": args.epochs} if args.epochs else {}
     if args.kind == "vision":
         path = pretrain_vision(data_dir, args.size, seed=args.seed, force=args.force,
