@@ -76,7 +76,9 @@ def _write_checkpoint(tmp: Path, model, optimizer, state: dict) -> None:
     trainer = {"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
                "step": state["step"], "elapsed_s": state["elapsed_s"],
                "step_s": state.get("step_s", 0.0),
-               "images_encoded": state.get("images_encoded", 0)}
+               "images_encoded": state.get("images_encoded", 0),
+               "counted_flops": state.get("counted_flops", 0),
+               "counted_steps": state.get("counted_steps", 0)}
     if torch.cuda.is_available():
         trainer["cuda_rng"] = torch.cuda.get_rng_state_all()
     try:
@@ -193,4 +195,6 @@ def load_checkpoint(out: Path, model, optimizer) -> dict:
         torch.cuda.set_rng_state_all(trainer["cuda_rng"])
     return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer.get("elapsed_s", 0.0),
             "step_s": trainer.get("step_s", 0.0),
-            "images_encoded": trainer.get("images_encoded", 0), "last_eval": last_eval}
+            "images_encoded": trainer.get("images_encoded", 0),
+            "counted_flops": trainer.get("counted_flops", 0),
+            "counted_steps": trainer.get("counted_steps", 0), "last_eval": last_eval}

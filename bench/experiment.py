@@ -36,13 +36,14 @@ from .pretrain import PRETRAINED, can_pretrain, pretrain_text, pretrain_vision
 from .profiling import ProfileSpec, build_meta, profile
 from .row import (
     FEATURE_CACHE_S,
-    GFLOPS_FCM,
     PROFILE_S,
     TRAIN_IMAGES,
     TRAIN_MFU,
+    TRAIN_STEP_GFLOPS,
     TRAIN_STEP_S,
     TRAIN_STEPS,
     TRAIN_TIME,
+    TRAIN_TIMED_STEPS,
 )
 from .run_dir import prepare_run_dir
 from .spec import ModelSpec, PreparedRun
@@ -213,7 +214,7 @@ def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | P
     row = timed_profile(run.model, {"seed": train_cfg.seed, **profile_settings})
     row.update(run_experiment(run, train_cfg, out_dir, on_eval=on_eval, eval_test=eval_test,
                               overwrite=True))
-    row[TRAIN_MFU] = training_mfu(row, train_cfg)
+    row[TRAIN_MFU] = training_mfu(row)
     return row
 
 
@@ -225,23 +226,17 @@ def timed_profile(model: ModelSpec, settings: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def training_mfu(row: dict[str, Any], cfg: TrainConfig, workers: int = 1) -> float:
-    """``train_mfu_pct`` of a profiled and trained row (``bench.row``); NaN without a
-    measured matmul peak or step time. ``workers``: points trained at once on the machine
-    (``bench.workers``), each against its share of the peak."""
+def training_mfu(row: dict[str, Any], workers: int = 1) -> float:
+    """``train_mfu_pct`` of a profiled and trained row (``bench.row``): the FLOPs counted on
+    real training steps (``train_step_gflops``, forward and backward as they ran: padding
+    trimmed, cached or frozen parts without their weight gradients) times the timed steps,
+    over their time and the measured matmul peak; NaN without any of them. ``workers``:
+    points trained at once on the machine (``bench.workers``), each against its share."""
     peak, seconds = row.get("peak_gflops_per_s"), row.get(TRAIN_STEP_S)
-    if not peak or not seconds:
+    gflops, steps = row.get(TRAIN_STEP_GFLOPS), row.get(TRAIN_TIMED_STEPS)
+    if not (peak and seconds and gflops and steps) or math.isnan(gflops):
         return math.nan
-    encoder = row.get("gflops_fcm_image_encoder", 0.0)
-    examples = min(row[TRAIN_STEPS] * cfg.batch_size * cfg.accum_steps,
-                   row["train_examples"] * cfg.epochs)
-    images = examples  # runs from before image_slots encoded one image per example
-    if row.get("feature_cache"):  # the image encoder did not run in training
-        images = 0
-    elif isinstance(row.get(TRAIN_IMAGES), (int, float)) and row[TRAIN_IMAGES] > 0:
-        images = row[TRAIN_IMAGES]  # each distinct image of a batch once
-    executed = (row[GFLOPS_FCM] - encoder) * examples + encoder * images
-    flops = 2 * 3 * executed * 1e9  # 2 FLOPs per multiply-add, 3 passes
+    flops = 2 * gflops * 1e9 * steps  # 2 FLOPs per multiply-add
     return 100.0 * flops / seconds / (peak / workers * 1e9)
 
 
@@ -291,7 +286,9 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     summary = fit(model, train_set, collate, train_cfg, out, evaluate=evaluate,
                   on_eval=opts.on_eval, resume=opts.resume)
     result = {TRAIN_STEPS: summary["steps"], TRAIN_TIME: summary["train_time_s"],
-              TRAIN_STEP_S: summary["step_time_s"], TRAIN_IMAGES: summary["images_encoded"],
+              TRAIN_STEP_S: summary["step_time_s"], TRAIN_TIMED_STEPS: summary["timed_steps"],
+              TRAIN_STEP_GFLOPS: summary["step_flops"] / 2e9,
+              TRAIN_IMAGES: summary["images_encoded"],
               "feature_cache": bool(eval_collate), FEATURE_CACHE_S: cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count
 
 from variants.interface import Batch, FusionModel
 
@@ -121,11 +123,35 @@ def count_fvcore(model: nn.Module, batch) -> FlopCount:
     )
 
 
+def _fc_sdpa_cpu_backward(grad_out_shape, query_shape, key_shape, value_shape, *args,
+                          **kwargs) -> int:
+    """FlopCounterMode formula for the CPU flash-attention backward kernel (torch's own
+    count for the other attention backwards: the scores recomputed, then 4 matmuls)."""
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+_CPU_ATTENTION = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _fc_sdpa_cpu_backward,
+}
+
+
+@contextmanager
+def counting_flops(enabled: bool = True) -> Iterator[Callable[[], int]]:
+    """Count what runs inside the block, forward and backward (FlopCounterMode with both
+    CPU attention kernels; 2 FLOPs per multiply-add, matmuls, convolutions and attention
+    only); yields a function giving the count so far (0 when not ``enabled``)."""
+    if not enabled:
+        yield lambda: 0
+        return
+    with FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION) as mode:
+        yield mode.get_total_flops
+
+
 def count_flop_counter_mode(model: nn.Module, batch) -> FlopCount:
     """``torch.utils.flop_counter.FlopCounterMode`` (dispatch level; works on meta tensors)."""
 
-    custom = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fc_sdpa_cpu}
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=custom) as mode:
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_CPU_ATTENTION) as mode:
         logits_shape = tuple(model(batch).logits.shape)
     counts = mode.get_flop_counts()
     root = type(model).__name__

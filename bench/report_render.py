@@ -145,9 +145,11 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float],
               "comparison.csv). Memory: peak live tensor bytes (inference; one "
               "training step with AdamW). Latency: median over repeats at the batch size "
               "in comparison.csv. MFU: achieved FLOP/s over this machine's measured fp32 "
-              "matmul peak, for inference (the latency batch) and for training (3 x the "
-              "forward FLOPs of what runs in a training step, over the time inside "
-              "optimizer steps; the cached image encoder excluded). train s: wall time of "
+              "matmul peak, for inference (the latency batch) and for training (the FLOPs "
+              "of real training steps, forward and backward as they ran, counted by "
+              "FlopCounterMode on each epoch's first step: padding trimmed, no weight "
+              "gradients for frozen parts, a cached image encoder not run; over the time "
+              "of the other steps). train s: wall time of "
               f"training with the per-epoch validation.{_workers_note(frame)}\n"]
     lines += accuracy_section(frame)
     if frame[TEST_ACC].notna().any():

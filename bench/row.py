@@ -41,6 +41,7 @@ THROUGHPUT, MFU = "throughput_eps", "mfu_pct"
 PROFILE_S = "profile_s"
 # training and accuracy (bench.experiment, bench.controls)
 TRAIN_STEPS, TRAIN_TIME, TRAIN_STEP_S = "train_steps", "train_time_s", "train_step_s"
+TRAIN_TIMED_STEPS, TRAIN_STEP_GFLOPS = "train_timed_steps", "train_step_gflops"
 TRAIN_MFU = "train_mfu_pct"
 TRAIN_IMAGES = "train_images_encoded"
 FEATURE_CACHE_S = "feature_cache_s"
@@ -78,14 +79,16 @@ COLUMNS = {c.name: c for c in (
     Column(PROFILE_S, "s", "sweep", "wall time of the profile"),
     Column(TRAIN_STEPS, "steps", "experiment", "optimizer steps"),
     Column(TRAIN_TIME, "s", "experiment", "wall time of training, evaluation included"),
-    Column(TRAIN_STEP_S, "s", "experiment", "time inside optimizer steps (forward, backward, "
-           "update), without evaluation and batch collation"),
+    Column(TRAIN_STEP_S, "s", "experiment", "time inside the timed optimizer steps (forward, "
+           "backward, update), without evaluation and batch collation"),
+    Column(TRAIN_TIMED_STEPS, "steps", "experiment", "optimizer steps in train_step_s: all "
+           "but each epoch's first, whose FLOPs are counted instead"),
+    Column(TRAIN_STEP_GFLOPS, "GFLOPs", "experiment", "FLOPs of one training step as it ran "
+           "(a real batch, forward and backward: matmuls, convolutions, attention; one "
+           "multiply-add = one FLOP), FlopCounterMode on each epoch's first step, their mean"),
     Column(TRAIN_MFU, "%", "experiment", "training FLOP/s over the measured fp32 matmul peak: "
-           "3 x forward FLOPs (forward + backward) of what runs in training x examples (the "
-           "image encoder's x train_images_encoded, none when its features are cached) / "
-           "train_step_s; an upper bound for "
-           "frozen layers, whose weight gradients are skipped; with train_workers > 1, over "
-           "each worker's share of the peak"),
+           "2 x train_step_gflops x train_timed_steps / train_step_s; with train_workers > 1, "
+           "over each worker's share of the peak"),
     Column(TRAIN_IMAGES, "images", "experiment", "images the image encoder ran on in training "
            "steps: each distinct image of a batch once (a batch's questions share images); "
            "0 with cached features"),

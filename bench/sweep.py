@@ -311,16 +311,15 @@ def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int,
     them), which also pretrains any missing backbone once, before the workers need it."""
     profiled = {}
     for point in todo:
-        model, settings, cfg = _point_job(spec, point)
-        profiled[spec.key(point)] = (timed_profile(prepare(model, spec.data).model, settings),
-                                     cfg)
+        model, settings, _ = _point_job(spec, point)
+        profiled[spec.key(point)] = timed_profile(prepare(model, spec.data).model, settings)
     train = functools.partial(_train_point, epoch_lines=epoch_lines)
     jobs = [(spec, point, out_dir, train) for point in todo]
     for (_, point, _, _), result in run_each(_timed_point, jobs, workers):
-        profile_row, cfg = profiled[spec.key(point)]
+        profile_row = profiled[spec.key(point)]
         row = {**profile_row, **result, TRAIN_WORKERS: workers,
                "point_s": profile_row[PROFILE_S] + result["point_s"]}
-        row[TRAIN_MFU] = training_mfu(row, cfg, workers)
+        row[TRAIN_MFU] = training_mfu(row, workers)
         record_stage(f"{_label(point)} ({workers} at a time)", row["point_s"])
         yield point, row
 

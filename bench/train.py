@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 from .atomic_files import append_line, atomic_write_json
 from .checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from .distributed import DDPContext, from_env
+from .flops import counting_flops
 from .schedule import set_lr
 from .train_config import TrainConfig, warmup_for
 
@@ -140,7 +141,7 @@ def _fit(job: _FitJob) -> dict[str, Any]:
         total = min(total, cfg.max_steps)
     warmup = warmup_for(cfg, total)
     state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "step_s": 0.0, "images_encoded": 0,
-             "last_eval": {}}
+             "counted_flops": 0, "counted_steps": 0, "last_eval": {}}
     if resume:
         state = load_checkpoint(out, model, optimizer)
     else:
@@ -161,10 +162,18 @@ def _fit(job: _FitJob) -> dict[str, Any]:
         for micro_batches in _chunks(batches, cfg.accum_steps):
             lr = set_lr(optimizer, state["step"], total, warmup, cfg.min_lr_ratio,
                         cfg.warmup_start_ratio)
+            # an epoch's first step is counted (its FLOPs, forward and backward, of a real
+            # batch) and not timed (counting slows it); every other step is timed
+            counted = state["step"] % steps_per_epoch == 0
             step_start = time.perf_counter()
-            loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
-                         device, use_amp, cfg.grad_clip, ddp)
-            state["step_s"] += time.perf_counter() - step_start
+            with counting_flops(counted) as flops:
+                loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
+                             device, use_amp, cfg.grad_clip, ddp)
+            if counted:
+                state["counted_flops"] += flops()
+                state["counted_steps"] += 1
+            else:
+                state["step_s"] += time.perf_counter() - step_start
             state["images_encoded"] += sum(len(b.images) for b in micro_batches
                                            if b.images is not None)
             if ddp is not None:  # every rank sees the global loss (and diverges together)
@@ -211,13 +220,18 @@ def adamw(groups: list[dict], device: torch.device) -> torch.optim.AdamW:
 
 
 def _summary(state: dict) -> dict[str, Any]:
-    """steps; train_time_s (wall, evaluations included); step_time_s (inside optimizer
-    steps: forward, backward, clipping, update of collated batches); images_encoded (the
-    pixel images the steps' image encoder ran on: each distinct image of a batch once, none
-    with cached features); the last evaluation's metrics."""
+    """steps; train_time_s (wall, evaluations included); step_time_s (inside the timed
+    optimizer steps: forward, backward, clipping, update of collated batches); timed_steps
+    (all but each epoch's first, whose FLOPs were counted instead); step_flops (FLOPs of
+    a counted step, their mean: matmuls, convolutions, attention, forward and backward,
+    2 per multiply-add); images_encoded (the pixel images the steps' image encoder ran on:
+    each distinct image of a batch once, none with cached features); the last evaluation's
+    metrics."""
+    counted = state["counted_steps"]
     return {"steps": state["step"], "train_time_s": state["elapsed_s"],
-            "step_time_s": state["step_s"], "images_encoded": state["images_encoded"],
-            **state["last_eval"]}
+            "step_time_s": state["step_s"], "timed_steps": state["step"] - counted,
+            "step_flops": state["counted_flops"] / counted if counted else math.nan,
+            "images_encoded": state["images_encoded"], **state["last_eval"]}
 
 
 def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad_clip: float,

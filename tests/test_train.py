@@ -91,24 +91,54 @@ def test_frozen_weights_stay_bit_identical(dataset, tmp_path):
         assert torch.equal(before[k], v), k
 
 
-def test_training_mfu_counts_three_passes_of_what_runs_in_a_step():
+def test_training_mfu_is_the_counted_step_flops_of_the_timed_steps_over_the_peak():
     import math
 
     from bench.experiment import training_mfu
 
-    cfg = TrainConfig(epochs=2, batch_size=10)
-    row = {"peak_gflops_per_s": 100.0, "train_step_s": 2.0, "gflops_fcm": 0.5,
-           "gflops_fcm_image_encoder": 0.3, "feature_cache": True, "train_steps": 10,
-           "train_examples": 45}
-    # 90 examples (2 epochs of 45, the last batches short), 0.2 GMAC each without the
-    # cached encoder: 2 * 3 * 0.2e9 * 90 FLOPs in 2 s = 54 GFLOP/s of a 100 GFLOP/s peak
-    assert training_mfu(row, cfg) == pytest.approx(54.0)
-    assert training_mfu({**row, "feature_cache": False}, cfg) == pytest.approx(135.0)
-    # the encoder trained on 18 distinct images of the 90 examples' (5 questions an image):
-    # 0.2 x 90 + 0.3 x 18 GMAC = 23.4 -> 2 * 3 * 23.4 / 2 s = 70.2 GFLOP/s
-    row18 = {**row, "feature_cache": False, "train_images_encoded": 18}
-    assert training_mfu(row18, cfg) == pytest.approx(70.2)
-    assert math.isnan(training_mfu({**row, "peak_gflops_per_s": None}, cfg))
+    row = {"peak_gflops_per_s": 100.0, "train_step_s": 2.0, "train_step_gflops": 0.9,
+           "train_timed_steps": 60}
+    # 2 FLOPs per multiply-add: 2 * 0.9e9 * 60 FLOPs in 2 s = 54 GFLOP/s of a 100 peak
+    assert training_mfu(row) == pytest.approx(54.0)
+    assert training_mfu(row, workers=2) == pytest.approx(108.0)  # against a half share
+    for missing in ("peak_gflops_per_s", "train_step_gflops", "train_timed_steps"):
+        assert math.isnan(training_mfu({**row, missing: None}))
+    assert math.isnan(training_mfu({**row, "train_step_gflops": math.nan}))
+
+
+def test_a_counted_step_counts_forward_and_backward_as_they_run():
+    """Weight gradients only where weights train, and the CPU attention kernel both ways
+    (FlopCounterMode alone counts it as 0)."""
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    from bench.flops import counting_flops, sdpa_macs
+
+    layer, x = torch.nn.Linear(4, 3, bias=False), torch.randn(5, 4, requires_grad=True)
+    with counting_flops() as flops:
+        layer(x).sum().backward()
+    assert flops() == 2 * 3 * (5 * 4 * 3)  # forward, input gradient, weight gradient
+    layer.weight.requires_grad_(False)
+    with counting_flops() as flops:
+        layer(x).sum().backward()
+    assert flops() == 2 * 2 * (5 * 4 * 3)  # frozen: no weight gradient
+    with counting_flops(enabled=False) as flops:
+        layer(x).sum().backward()
+    assert flops() == 0
+    q, k, v = (torch.randn(2, 2, 8, 4, requires_grad=True) for _ in range(3))
+    with counting_flops() as flops:
+        F.scaled_dot_product_attention(q, k, v).sum().backward()
+    shape = (2, 2, 8, 4)
+    assert flops() == 2 * sdpa_macs(shape, shape, shape) + sdpa_backward_flop_count(
+        shape, shape, shape, shape)
+
+
+def test_a_trained_row_counts_each_epochs_first_step_and_times_the_rest(trained_run):
+    import json
+
+    result = json.loads((trained_run / "result.json").read_text())
+    assert result["train_timed_steps"] == result["train_steps"] - 1  # 1 epoch: 1 counted
+    assert 0 < result["train_step_gflops"] < float("inf")
 
 
 def test_warmup_ratio_warms_up_over_that_share_of_the_run(dataset, tmp_path):
