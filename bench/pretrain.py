@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,13 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     if scenes:
         data, epochs, target = ((data_dir / "synthvqa.json").read_text(), epochs or 16,
                                 "attributes+position")
-    else:  # other data: identified by its training images and answers
+    else:  # other data: identified by its training images (name, size) and answers
         train = load_examples(data_dir, "train")
-        images = len({e.image_path for e in train})
-        epochs = epochs or max(1, round(ANSWER_STEPS / -(-images // 64)))
-        data, target = json.dumps([(Path(e.image_path).name, e.answers) for e in train]), \
-            "answers"
+        images = sorted({e.image_path for e in train})
+        epochs = epochs or max(1, round(ANSWER_STEPS / -(-len(images) // 64)))
+        data = json.dumps([[(Path(p).name, os.path.getsize(p)) for p in images],
+                           [(Path(e.image_path).name, e.answers) for e in train]])
+        target = "answers"
     key = _key("vision", data, size=size, image_size=image_size, patch=patch_size,
                epochs=epochs, seed=seed, lr=lr, stem=stem, target=target)
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"

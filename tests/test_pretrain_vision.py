@@ -150,6 +150,9 @@ def test_data_without_scenes_pretrains_the_vit_on_its_answers(small_data, tmp_pa
     model = build_vit("micro", 64, 8, str(path), stem="conv")  # loads strictly
     assert model.forward_features(torch.zeros(1, 3, 64, 64)).shape == (1, 65, 64)
     assert pretrain.pretrain_vision(data) == path  # cached
+    image = next((data / "train").iterdir())
+    image.write_bytes(image.read_bytes() + b"\0")  # another image: another encoder
+    assert pretrain.pretrain_vision(data) != path
 
 
 def test_pretraining_on_a_directory_without_vqa_files_is_one_line(tmp_path, capsys):
