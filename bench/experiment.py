@@ -106,26 +106,53 @@ _MADE_FROM_DATA = {"vision_path": "the micro ViT on which answers each image's q
                    "lm_path": "the micro OPT on its questions and answers"}
 
 
+def preset_backbones(preset: str | None, data_dir: Path | None) -> dict[str, Any]:
+    """The preset's pretrained backbones (``Preset.pretrained``) that apply on this data
+    (``None``: the built-in data): all on the built-in data; elsewhere those of a preset
+    ``pretrained_on_any_data`` (made from the data's training split, ``bench.pretrain``),
+    none for the others."""
+    if not preset:
+        return {}
+    p = variants.get_preset(preset)
+    builtin = data_dir is None or can_pretrain(data_dir)
+    return dict(p.pretrained) if builtin or p.pretrained_on_any_data else {}
+
+
 def with_preset_backbones(model: ModelSpec, data_dir: Path, announce: bool = True
                           ) -> ModelSpec:
-    """``model`` with its preset's pretrained backbones (``Preset.pretrained``) under the
-    user's own keys. Off the built-in data they are pretrained on this data's own training
-    split (``bench.pretrain``); one line says so (once per preset and data, and only when
-    ``announce``)."""
+    """``model`` with its preset's pretrained backbones (``preset_backbones``) under the
+    user's own keys. Off the built-in data one line (once per preset and data, and only
+    when ``announce``) says what they are made from, or that the preset's are left out
+    and what the run trains from instead."""
 
     wanted = variants.get_preset(model.preset).pretrained if model.preset else {}
     wanted = {k: v for k, v in wanted.items() if k not in model.overrides}
-    if not wanted:
-        return model
-    made = [what for key, what in _MADE_FROM_DATA.items() if wanted.get(key) == PRETRAINED]
-    if made and announce and not can_pretrain(data_dir) and \
+    applied = {k: v for k, v in preset_backbones(model.preset, data_dir).items()
+               if k not in model.overrides}
+    if wanted and announce and not can_pretrain(data_dir) and \
             (model.preset, str(data_dir)) not in _TOLD:
         _TOLD.add((model.preset, str(data_dir)))
-        print(f"[{model.preset}] {data_dir} is not the built-in data: preset "
-              f"{model.preset}'s backbones are pretrained on its training split "
-              f"({'; '.join(made)}); give local checkpoints with --set vision_path=PATH "
-              "(lm_path=PATH) instead", flush=True)
-    return model.with_overrides(**wanted)
+        print(f"[{model.preset}] {data_dir} is not the built-in data: "
+              + (_made_here(applied) if applied else _left_out(model.preset, wanted)),
+              flush=True)
+    return model.with_overrides(**applied) if applied else model
+
+
+def _made_here(applied: dict[str, Any]) -> str:
+    made = [what for key, what in _MADE_FROM_DATA.items() if applied.get(key) == PRETRAINED]
+    return (f"the preset's backbones are pretrained on its training split ({'; '.join(made)});"
+            " give local checkpoints with --set vision_path=PATH (lm_path=PATH) instead")
+
+
+def _left_out(preset_name: str, wanted: dict[str, Any]) -> str:
+    preset = variants.get_preset(preset_name)
+    keys = " ".join(f"{k}={v}" for k, v in wanted.items())
+    pixels = " ".join(f"{k}={v}" for k, v in {**preset.from_pixels,
+                                               **preset.from_pixels_train}.items())
+    return (f"preset {preset_name}'s {keys} is not applied (no scene annotations to pretrain "
+            "on), so its image encoder starts from random weights"
+            + (f" and trains from raw pixels ({pixels})" if pixels else "")
+            + "; give a local checkpoint with --set vision_path=PATH")
 
 
 def trains_from_pixels(model: ModelSpec) -> bool:

@@ -38,6 +38,7 @@ from .config import check_keys, read_spec_yaml
 from .errors import UserError
 from .experiment import (
     prepare,
+    preset_backbones,
     profile_and_train,
     run_experiment,
     timed_profile,
@@ -92,12 +93,12 @@ class SweepSpec:
         return point_id(spec)
 
     def preset_backbones(self, point: Point) -> dict[str, Any]:
-        """The preset's pretrained backbones (``Preset.pretrained``, made on this sweep's
-        data: ``bench.pretrain``), as ``bench.experiment.prepare`` applies them to a
-        trained point: part of what the point is."""
-        if self.mode != "train" or not point.preset:
+        """The preset's pretrained backbones that this sweep's data gets
+        (``bench.experiment.preset_backbones``), as ``prepare`` applies them to a trained
+        point: part of what the point is."""
+        if self.mode != "train":
             return {}
-        return dict(variants.get_preset(point.preset).pretrained)
+        return preset_backbones(point.preset, None if self.data is None else Path(self.data))
 
     def trained_model(self, point: Point) -> ModelSpec:
         """The point's model as ``prepare`` makes it before the data's own values: with its

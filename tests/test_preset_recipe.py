@@ -53,7 +53,7 @@ def test_sweep_points_train_with_the_recipe_under_the_spec_train_keys():
     assert overridden.key(point) != inherited.key(point)
 
 
-def test_preset_backbones_apply_on_any_data_under_the_users_keys(tmp_path, capsys):
+def test_preset_backbones_apply_where_the_data_supplies_them_under_the_users_keys(tmp_path, capsys):
     from bench.experiment import with_preset_backbones
     from bench.spec import ModelSpec
 
@@ -69,14 +69,18 @@ def test_preset_backbones_apply_on_any_data_under_the_users_keys(tmp_path, capsy
     tuned = with_preset_backbones(spec.with_overrides(freeze_vision=False), builtin)
     assert tuned.overrides == {"vision_path": "@pretrained", "freeze_vision": False}
     assert capsys.readouterr().out == ""
-    # other data: the same backbones, pretrained on that data's own training split
-    assert with_preset_backbones(spec, other).overrides == variants.get_preset(
-        "tiny").pretrained
-    assert "pretrained on its training split" in capsys.readouterr().out
+    # data that cannot pretrain them: the run keeps the preset's plain overrides and says so
+    assert with_preset_backbones(spec, other) == spec
+    assert "is not the built-in data" in capsys.readouterr().out
     # once per preset and data: a sweep's every point does not repeat it
-    assert with_preset_backbones(ModelSpec("jar", "tiny"), other).overrides != {}
+    assert with_preset_backbones(ModelSpec("jar", "tiny"), other).overrides == {}
     assert capsys.readouterr().out == ""
     assert with_preset_backbones(ModelSpec("cross_attn"), other) == ModelSpec("cross_attn")
+    # the frozen-LM preset needs frozen pretrained backbones: made from the other data
+    frozen_lm = ModelSpec("epalm", "epalm-tiny")
+    assert with_preset_backbones(frozen_lm, other).overrides == {
+        "vision_path": "@pretrained", "lm_path": "@pretrained"}
+    assert "pretrained on its training split" in capsys.readouterr().out
 
 
 def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(tmp_path):
@@ -102,20 +106,15 @@ def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(tmp
     assert preset_recipe("tiny", from_pixels=True) == {**tiny.train, **tiny.from_pixels_train}
     assert preset_recipe("tiny", from_pixels=True)["epochs"] > preset_recipe("tiny")["epochs"]
 
-    # sweeps: a point whose encoder trains from pixels gets them, and is keyed so; on
-    # other data too the preset's pretrained (frozen) encoder is the default
+    # sweeps: on other data the point trains from pixels with them, and is keyed so
     builtin = _sweep()
-    for data in (None, str(tmp_path)):
-        spec = {"name": "t", "mode": "train", "preset": "tiny", "data": data,
-                "grid": {"strategy": ["concat"]}}
-        plain = parse_spec(spec)
-        pixels = parse_spec({**spec, "set": {"vision_path": "", "freeze_vision": False}})
-        assert plain.recipe(plain.points[0]) == preset_recipe("tiny")
-        assert plain.trained_model(plain.points[0]).config().vision_stem == "conv"
-        assert pixels.recipe(pixels.points[0]) == preset_recipe("tiny", from_pixels=True)
-        assert pixels.trained_model(pixels.points[0]).config().vision_stem == "patch"
-        assert pixels.key(pixels.points[0]) != plain.key(plain.points[0])
-    assert builtin.recipe(builtin.points[0]) == preset_recipe("tiny")
+    other = parse_spec({"name": "t", "mode": "train", "preset": "tiny", "data": str(tmp_path),
+                        "grid": {"strategy": ["concat"]}})
+    point = other.points[0]
+    assert other.recipe(point) == preset_recipe("tiny", from_pixels=True)
+    assert builtin.recipe(point) == preset_recipe("tiny")
+    assert other.trained_model(point).config().vision_stem == "patch"
+    assert builtin.trained_model(point).config().vision_stem == "conv"
 
 
 def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_path, capsys):

@@ -123,9 +123,10 @@ def test_cli_table_shows_the_current_plan_and_counts_the_rows_it_left_out(tmp_pa
 
 
 def test_train_points_are_keyed_by_the_backbones_the_data_gives_them(tmp_path):
-    """The preset's pretrained backbones are part of a trained point (the same key as
-    spelling them out in `set:`), on other data too, where they are pretrained on it; the
-    data itself makes it another point."""
+    """The preset's pretrained backbones are part of a trained point on the built-in data
+    (the same key as spelling them out in `set:`), and absent on other data, where the
+    report trains from raw pixels instead of refusing; the frozen-LM preset's are made from
+    any data."""
     from bench.sweep import parse_spec
 
     raw = {"name": "s", "mode": "train", "preset": "tiny", "grid": {"strategy": ["jar"]}}
@@ -135,5 +136,10 @@ def test_train_points_are_keyed_by_the_backbones_the_data_gives_them(tmp_path):
     assert builtin.preset_backbones(builtin.points[0]) == {"vision_path": "@pretrained",
                                                            "freeze_vision": True}
     other = parse_spec({**raw, "data": str(tmp_path)})  # no synthvqa.json / scenes.json
-    assert other.preset_backbones(other.points[0]) == builtin.preset_backbones(builtin.points[0])
+    assert other.preset_backbones(other.points[0]) == {}
     assert other.key(other.points[0]) != builtin.key(builtin.points[0])
+    # the frozen-LM preset's backbones are made from any data's training split
+    lm = parse_spec({**raw, "preset": "epalm-tiny", "grid": {"strategy": ["epalm"]},
+                     "data": str(tmp_path)})
+    assert lm.preset_backbones(lm.points[0]) == {"vision_path": "@pretrained",
+                                                 "lm_path": "@pretrained"}

@@ -41,11 +41,14 @@ class Preset:
     # fields): what ``fusebench train --preset``, sweeps and studies start from, under
     # their own flags and ``train:`` keys
     train: dict[str, Any] = field(default_factory=dict)
-    # the backbones this preset's figures were measured with, where the data can supply
-    # them (``@pretrained``: pretrained on the built-in data's scene annotations): applied
-    # on top of ``overrides`` when ``bench`` prepares a run on such data, under the user's
-    # own keys; on other data the run says so and keeps ``overrides``
+    # the backbones this preset's figures were measured with (``@pretrained``: on the
+    # built-in data, pretrained on its scene annotations): applied on top of ``overrides``
+    # when ``bench`` prepares a run, under the user's own keys. On other data only when
+    # ``pretrained_on_any_data`` (made from that data's own training split: strategies that
+    # need a frozen pretrained ViT and LM); otherwise the run says so and keeps
+    # ``overrides``
     pretrained: dict[str, Any] = field(default_factory=dict)
+    pretrained_on_any_data: bool = False
     # where the image encoder trains from raw pixels (no checkpoint, not frozen: on data the
     # ``pretrained`` backbones cannot come from, or by the user's choice): config keys and
     # recipe keys applied on top, under the user's own, when ``bench`` prepares a run
