@@ -173,15 +173,16 @@ def with_pixel_settings(model: ModelSpec) -> ModelSpec:
 
 def resolve_pretrained(model: ModelSpec, data_dir: Path) -> ModelSpec:
     """Replace ``@pretrained`` checkpoint paths by the cached backbones pretrained on this
-    data (training them on first use)."""
+    data (training them on first use: the LM first, the quicker one and the one that can
+    refuse too little data)."""
 
     cfg = model.config()
     paths = {}
+    if getattr(cfg, "lm_path", "") == PRETRAINED:
+        paths["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
     if getattr(cfg, "vision_path", "") == PRETRAINED:
         paths["vision_path"] = str(pretrain_vision(data_dir, cfg.vision, cfg.image_size,
                                                    cfg.patch_size, stem=cfg.vision_stem))
-    if getattr(cfg, "lm_path", "") == PRETRAINED:
-        paths["lm_path"] = str(pretrain_text(data_dir, cfg.lm))
     return model.with_overrides(**paths)
 
 

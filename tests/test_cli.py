@@ -13,6 +13,9 @@ def test_list_and_describe(capsys):
     code, out, _ = run_cli(["list", "--presets", "--format", "json"], capsys)
     presets = {row["preset"]: row for row in json.loads(out)}
     assert code == 0 and "epochs=" in presets["tiny"]["train recipe"]
+    # what each preset's backbones are where the data is not the built-in one
+    assert presets["tiny"]["on other data"] == "-" != presets["tiny"]["from raw pixels"]
+    assert presets["epalm-tiny"]["on other data"] == "the same, pretrained on it"
     code, out, _ = run_cli(["describe", "concat", "--format", "json"], capsys)
     keys = {row["key"]: row for row in json.loads(out)}
     assert keys["depth"]["default"] == 12 and keys["depth"]["type"] == "int"

@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         rows = [{"preset": p.name, "families": ", ".join(p.families),
                  "train recipe": _pairs(p.train),
                  "on the built-in data": _pairs(p.pretrained),
+                 "on other data": "the same, pretrained on it"
+                 if p.pretrained and p.pretrained_on_any_data else "-",
                  "from raw pixels": _pairs({**p.from_pixels, **p.from_pixels_train}),
                  "description": p.description} for p in variants.list_presets()
                 if args.family is None or args.family in p.families]
