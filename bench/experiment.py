@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from .best import BestWeights
 from .checkpoint import check_resumable, latest_checkpoint, load_weights
 from .controls import evaluate_test, save_scores, swap_images
 from .data.dataset import DEFAULT_ANSWER_LEN, load_vqa_data
+from .data.loaders import files_state
 from .data.synthvqa import ensure_data
 from .data.tokenizer import answer_sep_id
 from .distributed import is_main_process, local_device
@@ -60,7 +60,7 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
     cfg = model.config()
     lm = cfg.family == "frozen-lm"
     root = Path(data_dir).resolve()
-    files = (root, _files_state(root))
+    files = (root, files_state(root))
     shape = dict(image_size=cfg.image_size, text_len=cfg.text_len,
                  answer_len=getattr(cfg, "answer_len", DEFAULT_ANSWER_LEN),
                  style="lm" if lm else "encoder", pad_side="left" if lm else "right",
@@ -77,17 +77,6 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
 
 _KEEP_LAYOUTS = 2  # the two families' layouts of one dataset
 _LOADED: dict[tuple, Any] = {}  # ((root, files state), layout) -> VQAData
-
-
-def _files_state(root: Path) -> tuple:
-    """Path, size and mtime of every file under the data directory (~20 ms for the
-    built-in data): regenerated or edited data is loaded again."""
-    state = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            st = os.stat(os.path.join(folder, name))
-            state.append((folder, name, st.st_size, st.st_mtime_ns))
-    return tuple(sorted(state))
 
 
 def data_overrides(strategy: str, data) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from variants.opt import build_opt
 from . import reference
 from .atomic_files import atomic_write_json, staged_directory
 from .data.dataset import default_tokenizer
-from .data.loaders import available_splits, load_examples
+from .data.loaders import available_splits, files_state, load_examples
 from .errors import UserError
 from .pretrain_vision import answer_task, as_input, scene_task
 from .schedule import set_lr
@@ -53,6 +54,37 @@ def can_pretrain(data_dir: Path) -> bool:
     """True when ``data_dir`` holds what dense vision pretraining reads (the built-in
     data's manifest and scene annotations); other data pretrains on its answers."""
     return (data_dir / "synthvqa.json").is_file() and (data_dir / "scenes.json").is_file()
+
+
+_IDENTITIES: dict[tuple, Any] = {}  # what identifies a data directory, per kind and state
+
+
+def _once_per_state(kind: str, data_dir: Path, identify: Callable[[], Any]) -> Any:
+    """``identify()`` once per process for this directory and the state of its files
+    (``files_state``): every point of a sweep asks for the same backbones, and reading a
+    large dataset's annotations again for each would cost seconds a point."""
+    root = data_dir.resolve()
+    state = (kind, str(root), files_state(root))
+    if state not in _IDENTITIES:
+        _IDENTITIES[state] = identify()
+    return _IDENTITIES[state]
+
+
+def _corpus_identity(data_dir: Path) -> str:
+    """Digest of the text corpus and tokenizer ``pretrain_text`` would train on."""
+    tok, lines = _text_corpus(data_dir)
+    blob = json.dumps([lines, sorted(tok.get_vocab().items())])
+    return hashlib.sha1(blob.encode()).hexdigest()
+
+
+def _answer_identity(data_dir: Path) -> tuple[int, str]:
+    """Training images and the digest of their names, sizes and answers (what the answer
+    pretraining of the ViT learns from)."""
+    train = load_examples(data_dir, "train")
+    images = sorted({e.image_path for e in train})
+    blob = json.dumps([[(Path(p).name, os.path.getsize(p)) for p in images],
+                       [(Path(e.image_path).name, e.answers) for e in train]])
+    return len(images), hashlib.sha1(blob.encode()).hexdigest()
 
 
 def _key(kind: str, data: str, **settings) -> str:
@@ -121,12 +153,8 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
         data, epochs, target = ((data_dir / "synthvqa.json").read_text(), epochs or 16,
                                 "attributes+position")
     else:  # other data: identified by its training images (name, size) and answers
-        train = load_examples(data_dir, "train")
-        images = sorted({e.image_path for e in train})
-        epochs = epochs or max(1, round(ANSWER_STEPS / -(-len(images) // 64)))
-        data = json.dumps([[(Path(p).name, os.path.getsize(p)) for p in images],
-                           [(Path(e.image_path).name, e.answers) for e in train]])
-        target = "answers"
+        images, data = _once_per_state("vision", data_dir, lambda: _answer_identity(data_dir))
+        epochs, target = epochs or max(1, round(ANSWER_STEPS / -(-images // 64))), "answers"
     key = _key("vision", data, size=size, image_size=image_size, patch=patch_size,
                epochs=epochs, seed=seed, lr=lr, stem=stem, target=target)
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
@@ -179,8 +207,8 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     if manifest.is_file():  # the built-in data: known before reading it (shipped copy)
         tok, lines, data = None, None, manifest.read_text()
     else:  # other data: identified by its corpus and tokenizer
-        tok, lines = _text_corpus(data_dir)
-        data = json.dumps([lines, sorted(tok.get_vocab().items())])
+        tok, lines = None, None
+        data = _once_per_state("text", data_dir, lambda: _corpus_identity(data_dir))
     out = CACHE / f"opt-{size}-{_key('text', data, **settings)}"
     if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
         return out

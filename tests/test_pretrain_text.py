@@ -45,7 +45,10 @@ def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
     assert saved["vocab_size"] == len(tok)
     from transformers import AutoTokenizer
     assert AutoTokenizer.from_pretrained(str(out)).get_vocab() == tok.get_vocab()
+    read_corpus = pretrain._text_corpus
+    monkeypatch.setattr(pretrain, "_text_corpus", None)  # identified once per process
     assert pretrain.pretrain_text(data, epochs=1, block=16) == out  # cached
+    monkeypatch.setattr(pretrain, "_text_corpus", read_corpus)
 
     path = data / "v2_mscoco_train_annotations.json"
     annotations = json.loads(path.read_text())
