@@ -37,8 +37,10 @@ def data_dir(tmp_path_factory):
 
 def _model(key, data_dir):
     spec, point = POINTS[key]
-    # random weights instead of the @pretrained backbones; everything else as the sweep has it
-    overrides = {k: v for k, v in point.overrides.items() if not str(v).startswith("@")}
+    # random weights instead of the @pretrained backbones; everything else as the sweep
+    # trains it (its preset's frozen encoder included: trained_model)
+    overrides = {k: v for k, v in spec.trained_model(point).overrides.items()
+                 if not str(v).startswith("@")}
     model_spec = ModelSpec(point.strategy, point.preset, overrides)
     data = load_data(model_spec, data_dir, splits=("train",))
     torch.manual_seed(0)
