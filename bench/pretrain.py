@@ -205,15 +205,13 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int = 3, se
     manifest = data_dir / "synthvqa.json"
     settings = dict(size=size, epochs=epochs, seed=seed, lr=lr, block=block)
     if manifest.is_file():  # the built-in data: known before reading it (shipped copy)
-        tok, lines, data = None, None, manifest.read_text()
+        data = manifest.read_text()
     else:  # other data: identified by its corpus and tokenizer
-        tok, lines = None, None
         data = _once_per_state("text", data_dir, lambda: _corpus_identity(data_dir))
     out = CACHE / f"opt-{size}-{_key('text', data, **settings)}"
     if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
         return out
-    if lines is None:
-        tok, lines = _text_corpus(data_dir)
+    tok, lines = _text_corpus(data_dir)
     ids = _packed(tok(lines, add_special_tokens=False)["input_ids"], block)
     torch.manual_seed(seed)
     model = build_opt(size, vocab_size=len(tok), eos=tok.eos_token_id, pad=tok.pad_token_id)
