@@ -29,8 +29,9 @@ from .report_render import render
 from .row import POINT_ID, TEST_ACC
 from .stats import Interval
 from .store import ResultStore
-from .sweep import load_spec, run_sweep
-from .workers import auto_workers, kept_pools, submit
+from .sweep import load_spec
+from .sweep_run import run_sweeps
+from .workers import kept_pools, submit
 
 FLOOR_INTERVAL = ("ci_lo", "ci_hi")  # floors.csv: 95 % bootstrap bounds of test accuracy, %
 
@@ -40,8 +41,9 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
                  render_only: bool = False, workers: int = 0, progress: bool = True) -> Path:
     """Run the plan's missing points (unless ``render_only``), then write the page; returns
     its path. Prints one line per stage and, after work, where the time went. ``workers``:
-    trained points at once (``bench.sweep.run_sweep``; 0 = one per core); without
-    ``progress`` the sweeps draw no bar and print no per-point or per-epoch line."""
+    points at once (``bench.sweep_run.run_sweeps``: the plan's sweeps share one pool; 0 =
+    one per core); without ``progress`` the sweeps draw no bar and print no per-point or
+    per-epoch line."""
     start = time.perf_counter()
     runs, out = check_writable_dir(runs), check_writable_dir(out)
     specs = [load_spec(_spec_path(name)) for name in PLANS[plan]]
@@ -49,25 +51,26 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     if not render_only:
         with stages.stage("data"):
             data_dir = ensure_data(data)
-        ran, tables, tables_missing = 0, None, not _tables_stored(runs)
+        tables: list = []
+
+        def tables_beside(pool_workers: int) -> None:  # counted, not timed: in the pool
+            if not _tables_stored(runs):
+                tables.append(submit(_store_tables, data_dir, runs, workers=pool_workers))
+
+        for spec in specs:
+            if spec.mode == "train":
+                spec.data = str(data_dir)
+            print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
         with kept_pools():  # the sweeps share their worker processes
-            for spec in specs:
-                if spec.mode == "train":
-                    spec.data = str(data_dir)
-                elif tables_missing and tables is None:  # beside the FLOPs-only sweeps
-                    # (nothing there is timed), in their processes
-                    tables = submit(_store_tables, data_dir, runs,
-                                    workers=workers or auto_workers(len(spec.points)))
-                print(f"[report] {spec.name}: {len(spec.points)} points", flush=True)
-                with stages.stage(f"sweep {spec.name} ({len(spec.points)} points)"):
-                    ran += run_sweep(spec, runs / spec.name, workers=workers,
-                                     progress=progress).ran
+            stores = run_sweeps([(spec, runs / spec.name) for spec in specs], workers=workers,
+                                progress=progress, beside=tables_beside)
+            ran = sum(store.ran for store in stores)
             with stages.stage("floors and JAR paper tables"):
-                if tables is None:
-                    _store_tables(data_dir, runs)
+                if tables:
+                    stages.record_stage("computed in the pool, beside the sweeps",
+                                        tables[0].result())
                 else:
-                    stages.record_stage("computed beside the FLOPs-only sweeps",
-                                        tables.result())
+                    _store_tables(data_dir, runs)
         if ran:  # a rerun that only renders keeps the timing of the run that did the work
             timed = {"stages": stages.records(), "wall_s": time.perf_counter() - start}
             atomic_write_json(runs / "stages.json", timed)

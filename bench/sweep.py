@@ -16,17 +16,14 @@ Spec (``sweeps/*.yaml``, read with ``yaml.safe_load``)::
 
 Grid keys ``strategy``, ``preset`` and ``seed`` choose the point; every other key is a
 config override validated against that strategy before anything runs. A rerun skips points
-whose ``point_id`` is already in the results (so it completes what is missing).
+whose ``point_id`` is already in the results (so it completes what is missing). Running
+a spec: ``bench.sweep_run``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import itertools
 import math
-import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,24 +33,11 @@ import variants
 from . import validate
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
-from .experiment import (
-    prepare,
-    preset_backbones,
-    profile_and_train,
-    run_experiment,
-    timed_profile,
-    training_mfu,
-    trains_from_pixels,
-    with_pixel_settings,
-)
-from .lock import output_lock
+from .experiment import preset_backbones, trains_from_pixels, with_pixel_settings
 from .profiling import ProfileSpec, check_profile_spec
-from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
-from .stages import record_stage, stage
-from .store import ResultStore, point_id
+from .store import point_id
 from .train_config import TrainConfig, preset_recipe
-from .workers import auto_workers, run_each, threads_per_worker
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
             "profile", "train", "data", "strategy"}
@@ -234,156 +218,3 @@ def _point(varied, base, preset, strategy, seed, where) -> Point:
     except UserError as e:
         raise UserError(f"{where}: point {validate.short(varied)}: {e}") from None
     return Point(strategy, preset, overrides, seed, varied)
-
-
-def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
-              run_point=None, workers: int = 1) -> ResultStore:
-    """Run every point not yet in ``out_dir``'s results; return the store. The directory
-    is locked meanwhile: a second sweep into it gets one error line naming this one.
-    ``workers`` > 1 trains that many points at once in their own processes
-    (``bench.workers``; train mode on the CPU only; 0 = one per core, ``auto_workers``);
-    each row is stored as it finishes."""
-    from tqdm.auto import tqdm
-
-    if workers < 0:
-        raise UserError(f"workers must be 0 (one per core) or more, not {workers}")
-    with output_lock(out_dir, "sweep directory"):
-        store = ResultStore(out_dir)
-        keys = [spec.key(p) for p in spec.points]
-        store.record_plan(keys)  # first: a run killed midway still names today's points
-        done = store.done()
-        todo = [p for p, key in zip(spec.points, keys) if key not in done]
-        workers = workers or auto_workers(len(todo))
-        parallel = (workers > 1 and len(todo) > 1 and run_point is None
-                    and spec.mode == "train" and spec.recipe(todo[0]).get("device", "cpu")
-                    == "cpu")
-        # FLOP counts without a timed pass do not mind a neighbour: counted side by side
-        counted = (workers > 1 and len(todo) > 1 and run_point is None
-                   and spec.mode == "profile" and spec.profile.get("measure") == "never")
-        if parallel and progress:
-            print(f"[{spec.name}] training {len(todo)} points {workers} at a time, one process "
-                  f"each, {threads_per_worker(workers)} torch thread(s) apiece", flush=True)
-        # where no bar can show (a log, not a terminal), each point prints a line per epoch
-        lines = progress and spec.mode == "train" and not sys.stderr.isatty()
-        if parallel:
-            finished = _parallel(spec, todo, Path(out_dir), workers, lines)
-        elif counted:
-            finished = _counted(spec, todo, Path(out_dir), workers)
-        else:
-            finished = _serial(spec, todo, Path(out_dir),
-                               run_point or functools.partial(_run_point, epoch_lines=lines))
-        # a bar on a terminal; in a log (no carriage returns) one line per trained point,
-        # one per profile-only sweep
-        bar = tqdm(total=len(todo), desc=spec.name, unit="point",
-                   disable=None if progress else True, leave=False)
-        for i, (point, row) in enumerate(finished, 1):
-            row.update(sweep=spec.name, mode=spec.mode, point_id=spec.key(point),
-                       **{f"grid.{k}": v for k, v in point.varied.items()})
-            store.add(row)
-            bar.update(1)
-            bar.set_postfix_str(_label(point))
-            if progress and bar.disable and spec.mode == "train":
-                print(f"[{spec.name}] {i}/{len(todo)} {_label(point)}: {row['point_s']:.0f} s",
-                      flush=True)
-        bar.close()
-        if progress and bar.disable and todo and spec.mode != "train":
-            print(f"[{spec.name}] {len(todo)} points profiled", flush=True)
-        store.ran = len(todo)
-    return store
-
-
-def _label(point: Point) -> str:
-    varied = {k: v for k, v in point.varied.items() if k != "strategy"}
-    return point.strategy + (f" {validate.short(varied)}" if varied else "")
-
-
-def _serial(spec: SweepSpec, todo: list[Point], out_dir: Path, run_point):
-    for point in todo:
-        timed = stage(_label(point)) if spec.mode == "train" else contextlib.nullcontext()
-        with timed:
-            row = _timed_point(spec, point, out_dir, run_point)
-        yield point, row
-
-
-def _parallel(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int,
-              epoch_lines: bool = False):
-    """Points trained ``workers`` at a time. Every point is profiled here first, alone
-    (latency, memory and the matmul peak would be distorted by a worker training beside
-    them), which also pretrains any missing backbone once, before the workers need it."""
-    profiled = {}
-    for point in todo:
-        model, settings, _ = _point_job(spec, point)
-        profiled[spec.key(point)] = timed_profile(prepare(model, spec.data).model, settings)
-    train = functools.partial(_train_point, epoch_lines=epoch_lines)
-    jobs = [(spec, point, out_dir, train) for point in todo]
-    for (_, point, _, _), result in run_each(_timed_point, jobs, workers):
-        profile_row = profiled[spec.key(point)]
-        row = {**profile_row, **result, TRAIN_WORKERS: workers,
-               "point_s": profile_row[PROFILE_S] + result["point_s"]}
-        row[TRAIN_MFU] = training_mfu(row, workers)
-        record_stage(f"{_label(point)} ({workers} at a time)", row["point_s"])
-        yield point, row
-
-
-def _counted(spec: SweepSpec, todo: list[Point], out_dir: Path, workers: int):
-    """Profile-only points that are counted, not timed (``measure: never``), ``workers`` at a
-    time; yielded in the spec's order, each as soon as those before it are done."""
-    jobs = [(spec, point, out_dir, _run_point) for point in todo]
-    place = {id(point): i for i, point in enumerate(todo)}  # run_each yields our own jobs
-    done, position = {}, 0
-    for (_, point, _, _), row in run_each(_timed_point, jobs, workers):
-        done[place[id(point)]] = (point, row)
-        while position in done:
-            yield done.pop(position)
-            position += 1
-
-
-def _timed_point(spec: SweepSpec, point: Point, out_dir: Path, run_point) -> dict:
-    start = time.perf_counter()
-    row = run_point(spec, point, out_dir)
-    return {**row, "point_s": time.perf_counter() - start}
-
-
-def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainConfig]:
-    """The point's model, profile settings and training recipe."""
-    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
-    cfg = TrainConfig.from_mapping({"progress": False, **spec.recipe(point), "seed": point.seed})
-    return ModelSpec(point.strategy, point.preset, point.overrides), settings, cfg
-
-
-def _epoch_line_printer(spec: SweepSpec, point: Point, epochs: int, enabled: bool):
-    """An ``on_eval`` callback printing one line per validated epoch, with what is left
-    (``None`` when not ``enabled``)."""
-    if not enabled:
-        return None
-    start = time.perf_counter()
-
-    def report(epoch: int, metrics: dict) -> None:
-        done, spent = epoch + 1, time.perf_counter() - start
-        print(f"[{spec.name}] {_label(point)}: epoch {done}/{epochs}, val "
-              f"{metrics.get('val_vqa_acc', math.nan):.1f} %, {spent:.0f} s, "
-              f"~{spent / done * max(0, epochs - done):.0f} s left", flush=True)
-    return report
-
-
-def _train_point(spec: SweepSpec, point: Point, out_dir: Path,
-                 epoch_lines: bool = False) -> dict[str, Any]:
-    """Train and evaluate one point (in a worker process): its row's training figures."""
-    model, _, cfg = _point_job(spec, point)
-    on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
-    # the sweep's own process said it, if anything, when it profiled the point
-    return run_experiment(prepare(model, spec.data, announce=False), cfg,
-                          out_dir / "points" / spec.key(point),
-                          overwrite=True, on_eval=on_eval)
-
-
-def _run_point(spec: SweepSpec, point: Point, out_dir: Path,
-               epoch_lines: bool = False) -> dict[str, Any]:
-    """Profile the point; in train mode, as trained on the data, then train and evaluate
-    it (``bench.experiment.profile_and_train``, as a study trial does)."""
-    model, settings, cfg = _point_job(spec, point)
-    if spec.mode != "train":
-        return timed_profile(model, settings)
-    on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
-    return profile_and_train(prepare(model, spec.data), cfg,
-                             out_dir / "points" / spec.key(point), settings, on_eval=on_eval)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from bench.store import ResultStore
-from bench.sweep import parse_spec, run_sweep
+from bench.sweep import parse_spec
+from bench.sweep_run import run_sweep
 from tests.helpers import run_cli
 
 N = 400

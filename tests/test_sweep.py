@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from bench.errors import UserError
-from bench.sweep import load_spec, parse_spec, run_sweep
+from bench.sweep import load_spec, parse_spec
+from bench.sweep_run import run_sweep
 from tests.helpers import run_cli
 
 GOOD = {"name": "t", "preset": "tiny", "profile": {"measure": "never"},

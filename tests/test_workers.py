@@ -4,9 +4,11 @@ another, profiled alone, and a failing point surfaces as its own error."""
 import pytest
 import torch
 
+from bench import stages
 from bench.errors import UserError
-from bench.sweep import parse_spec, run_sweep
-from bench.workers import auto_workers, kept_pools, run_each
+from bench.sweep import parse_spec
+from bench.sweep_run import run_sweep, run_sweeps
+from bench.workers import auto_workers, kept_pools, run_each, submit
 
 ACCURACY = ["val_vqa_acc", "test_vqa_acc", "blind_vqa_acc", "train_steps"]
 
@@ -135,5 +137,44 @@ def test_counted_only_points_are_counted_side_by_side_and_stored_in_spec_order(t
     def side_by_side(*args):
         raise AssertionError("a timed profile ran beside another process")
 
-    monkeypatch.setattr("bench.sweep._counted", side_by_side)
+    monkeypatch.setattr("bench.sweep_run._run_pooled", side_by_side)
     assert run_sweep(timed, tmp_path / "timed", progress=False, workers=2).ran == 2
+
+
+def test_a_plans_sweeps_share_one_pool_and_each_stores_its_own_rows(small_data, tmp_path,
+                                                                    monkeypatch):
+    """The report's way (``run_sweeps``): trained and counted points of several specs in
+    one pool of workers, the trained ones profiled first; work handed to ``beside`` runs in
+    the same processes; a timed profile sweep still runs alone; a rerun runs nothing."""
+    import os
+
+    monkeypatch.setattr("bench.workers.available_cores", lambda: 2)
+    counted = parse_spec({"name": "counted", "mode": "profile", "preset": "tiny",
+                          "grid": {"strategy": ["concat", "late_fusion", "cross_attn"]},
+                          "profile": {"measure": "never"}})
+    timed = parse_spec({"name": "timed", "mode": "profile", "preset": "tiny",
+                        "grid": {"strategy": ["late_fusion"]},
+                        "profile": {"measure": "always", "repeats": 1, "warmup": 0}})
+    plan = [(_spec(small_data), tmp_path / "trained"), (counted, tmp_path / "counted"),
+            (timed, tmp_path / "timed")]
+    beside = []
+    stages.reset()
+    with kept_pools():
+        stores = run_sweeps(plan, progress=False, workers=0,
+                            beside=lambda w: beside.append(submit(_pid, 0, workers=w)))
+        assert beside[0].result() != os.getpid()  # ran in a worker of the pool
+    trained_rows, counted_rows, timed_rows = (s.rows for s in stores)
+    assert sorted(r["strategy"] for r in trained_rows) == ["concat", "late_fusion"]
+    assert all(r["train_workers"] == 2 and r["point_s"] >= r["profile_s"] for r in trained_rows)
+    assert [r["point_id"] for r in counted_rows] == [counted.key(p) for p in counted.points]
+    assert len(timed_rows) == 1 and timed_rows[0]["latency_ms"] > 0
+    names = [r["stage"] for r in stages.records()]
+    assert "sweeps pair, counted in one pool (5 points)" in names
+    assert "profiling the 2 trained points alone" in names
+    assert "sweep timed (1 points)" in names  # not in the pool: timed alone, after it
+    assert any(n.startswith("sweep counted (3 points, ") for n in names)
+    stages.reset()
+    beside.clear()
+    assert [s.ran for s in run_sweeps(plan, progress=False, workers=0,
+                                      beside=beside.append)] == [0, 0, 0]
+    assert beside == [] and stages.records() == []

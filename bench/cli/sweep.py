@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.atomic_files import check_writable_dir
     from bench.store import ResultStore
-    from bench.sweep import load_spec, run_sweep
+    from bench.sweep import load_spec
+    from bench.sweep_run import run_sweep
     from bench.table import print_table
 
     spec = load_spec(args.spec)

@@ -10,9 +10,10 @@ from contextlib import nullcontext
 import pytest
 
 import bench.store
-import bench.sweep
+import bench.sweep_run
 from bench.store import ResultStore, _clean
-from bench.sweep import parse_spec, run_sweep
+from bench.sweep import parse_spec
+from bench.sweep_run import run_sweep
 
 POINTS = 50
 SPEC = parse_spec({"name": "locks", "preset": "tiny", "profile": {"measure": "never"},
@@ -48,7 +49,7 @@ def test_sweep_50_points_with_locks(benchmark, tmp_path):
 
 @pytest.mark.benchmark(group="sweep-locking")
 def test_sweep_50_points_without_locks(benchmark, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench.sweep, "output_lock", lambda *a, **k: nullcontext())
+    monkeypatch.setattr(bench.sweep_run, "output_lock", lambda *a, **k: nullcontext())
     monkeypatch.setattr(bench.store, "file_lock", lambda *a, **k: nullcontext())
     monkeypatch.setattr(ResultStore, "add", _unlocked_add)
     _rounds(benchmark, tmp_path)

@@ -1,0 +1,273 @@
+"""Running sweeps: every point a spec lists that is not stored yet, one row each, stored as
+it finishes (a killed run resumes where it stopped).
+
+``run_sweep`` runs one spec (``fusebench sweep``). ``run_sweeps`` runs several (a report's
+plan) in *one* pool of worker processes: the trained points of every spec are profiled
+first, in this process and alone (latency, memory and the matmul peak want a quiet
+machine), then every trained point and every counted-only point (``measure: never``: FLOP
+counts, which a neighbour does not distort) queue in the same workers, in the specs' order.
+No core waits for one sweep's last point before the next sweep starts, and the many short
+FLOP counts fill the end, where one worker would otherwise idle beside the last long point.
+Timed profile sweeps, training on a GPU and ``workers=1`` run one point after another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .experiment import prepare, profile_and_train, run_experiment, timed_profile, training_mfu
+from .lock import output_lock
+from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
+from .spec import ModelSpec
+from .stages import record_stage, stage
+from .store import ResultStore
+from .sweep import Point, SweepSpec
+from .train_config import TrainConfig
+from .validate import short
+from .workers import auto_workers, run_each, threads_per_worker
+
+
+@dataclass
+class _Sweep:
+    """One spec being run: its directory's store and the points it still lacks."""
+
+    spec: SweepSpec
+    store: ResultStore
+    todo: list[Point]
+    keys: dict[int, str] = field(default_factory=dict)  # id(point) -> its point_id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def poolable(self) -> bool:
+        """Whether its points may run in worker processes beside others: trained on the
+        CPU, or only counted (nothing timed)."""
+        if not self.todo:
+            return False
+        if self.spec.mode == "train":
+            return self.spec.recipe(self.todo[0]).get("device", "cpu") == "cpu"
+        return self.spec.profile.get("measure") == "never"
+
+    def store_row(self, point: Point, row: dict[str, Any]) -> None:
+        row.update(sweep=self.name, mode=self.spec.mode, point_id=self.keys[id(point)],
+                   **{f"grid.{k}": v for k, v in point.varied.items()})
+        self.store.add(row)
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
+              run_point=None, workers: int = 1) -> ResultStore:
+    """Run every point not yet in ``out_dir``'s results; return the store. The directory
+    is locked meanwhile: a second sweep into it gets one error line naming this one.
+    ``workers`` > 1 trains that many points at once in their own processes
+    (``bench.workers``; train mode on the CPU only; 0 = one per core, ``auto_workers``);
+    each row is stored as it finishes."""
+    return run_sweeps([(spec, out_dir)], progress=progress, run_point=run_point,
+                      workers=workers)[0]
+
+
+def run_sweeps(sweeps: list[tuple[SweepSpec, str | Path]], *, progress: bool = True,
+               run_point=None, workers: int = 1,
+               beside: Callable[[int], None] | None = None) -> list[ResultStore]:
+    """``run_sweep`` for each ``(spec, out_dir)``, their poolable points in one pool of
+    ``workers`` processes (module docstring); returns the stores in the same order.
+    ``beside(workers)`` is called once the pool's trained points are profiled, before its
+    jobs queue: work it submits to the kept pool (``bench.workers.submit``) runs first,
+    beside them. Without a pool it is not called."""
+    if workers < 0:
+        raise UserError(f"workers must be 0 (one per core) or more, not {workers}")
+    with contextlib.ExitStack() as locks:
+        opened = [_open(locks, spec, Path(out)) for spec, out in sweeps]
+        workers = workers or auto_workers(sum(len(s.todo) for s in opened))
+        pooled = [s for s in opened if run_point is None and s.poolable()]
+        if workers < 2 or sum(len(s.todo) for s in pooled) < 2:
+            pooled = []
+        lines = progress and not sys.stderr.isatty()  # a log: lines, no bar
+        if pooled:
+            names = ", ".join(s.name for s in pooled)
+            n = sum(len(s.todo) for s in pooled)
+            with stage(f"sweeps {names} in one pool ({n} points)"):
+                _run_pooled(pooled, workers, progress, lines, beside)
+        for s in opened:
+            if s not in pooled and s.todo:
+                with stage(f"sweep {s.name} ({len(s.todo)} points)"):
+                    _run_serial(s, run_point or functools.partial(_run_point,
+                                                                  epoch_lines=lines),
+                                progress, lines)
+        for s in opened:
+            s.store.ran = len(s.todo)
+        return [s.store for s in opened]
+
+
+def _open(locks: contextlib.ExitStack, spec: SweepSpec, out_dir: Path) -> _Sweep:
+    """Lock ``out_dir`` (until ``locks`` closes), record today's plan, find what is left."""
+    locks.enter_context(output_lock(out_dir, "sweep directory"))
+    store = ResultStore(out_dir)
+    keys = {id(p): spec.key(p) for p in spec.points}
+    store.record_plan(list(keys.values()))  # first: a run killed midway names today's points
+    done = store.done()
+    todo = [p for p in spec.points if keys[id(p)] not in done]
+    return _Sweep(spec, store, todo, keys)
+
+
+def _bar(total: int, desc: str, progress: bool):
+    """A bar on a terminal; nothing where stderr is not one (a log gets lines instead)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="point", disable=None if progress else True,
+                leave=False)
+
+
+def _run_serial(sweep: _Sweep, run_point, progress: bool, lines: bool) -> None:
+    spec, out_dir = sweep.spec, sweep.store.dir
+    bar = _bar(len(sweep.todo), spec.name, progress)
+    for i, point in enumerate(sweep.todo, 1):
+        timed = stage(_label(point)) if spec.mode == "train" else contextlib.nullcontext()
+        with timed:
+            row = _timed_point(spec, point, out_dir, run_point)
+        sweep.store_row(point, row)
+        _advance(bar, sweep, point, row, i, lines)
+    bar.close()
+    if lines and spec.mode != "train":
+        print(f"[{spec.name}] {len(sweep.todo)} points profiled", flush=True)
+
+
+def _advance(bar, sweep: _Sweep, point: Point, row: dict, i: int, lines: bool) -> None:
+    bar.update(1)
+    bar.set_postfix_str(f"{sweep.name}: {_label(point)}")
+    if lines and sweep.spec.mode == "train":
+        print(f"[{sweep.name}] {i}/{len(sweep.todo)} {_label(point)}: {row['point_s']:.0f} s",
+              flush=True)
+
+
+def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
+                beside: Callable[[int], None] | None) -> None:
+    """Profile the trained points here, alone (which also pretrains any missing backbone
+    once, before the workers need it); then all points in the workers. Trained rows are
+    stored as they finish, counted ones in their spec's order."""
+    trained = [s for s in sweeps if s.spec.mode == "train"]
+    profiled = {}
+    if trained:
+        with stage(f"profiling the {sum(len(s.todo) for s in trained)} trained points alone"):
+            for s in trained:
+                for point in s.todo:
+                    model, settings, _ = _point_job(s.spec, point)
+                    profiled[id(point)] = timed_profile(prepare(model, s.spec.data).model,
+                                                        settings)
+    if progress:
+        counted = sum(len(s.todo) for s in sweeps) - len(profiled)
+        print(f"[sweeps] {len(profiled)} trained and {counted} counted points, {workers} at a "
+              f"time, one process each, {threads_per_worker(workers)} torch thread(s) apiece",
+              flush=True)
+    if beside is not None:
+        beside(workers)
+    train = functools.partial(_train_point, epoch_lines=lines)
+    owner = {id(s.spec): s for s in sweeps}
+    jobs = [(s.spec, point, s.store.dir, train if s in trained else _run_point)
+            for s in sweeps for point in s.todo]
+    place = {id(point): i for s in sweeps for i, point in enumerate(s.todo)}
+    waiting: dict[str, dict[int, tuple]] = {s.name: {} for s in sweeps}
+    stored = {s.name: 0 for s in sweeps}
+    worker_s = {s.name: 0.0 for s in sweeps}
+    start, bar = time.perf_counter(), _bar(len(jobs), "sweeps", progress)
+    for (spec, point, _, _), result in run_each(_timed_point, jobs, workers):
+        sweep = owner[id(spec)]
+        worker_s[sweep.name] += result["point_s"]
+        if sweep in trained:
+            row = _trained_row(profiled[id(point)], result, workers)
+            record_stage(f"{sweep.name}: {_label(point)} ({workers} at a time)",
+                         row["point_s"])
+            ready = [(point, row)]
+        else:  # counted rows keep the spec's order
+            waiting[sweep.name][place[id(point)]] = (point, result)
+            ready = []
+            while stored[sweep.name] + len(ready) in waiting[sweep.name]:
+                ready.append(waiting[sweep.name].pop(stored[sweep.name] + len(ready)))
+        for point, row in ready:
+            sweep.store_row(point, row)
+            stored[sweep.name] += 1
+            _advance(bar, sweep, point, row, stored[sweep.name], lines)
+        if ready and stored[sweep.name] == len(sweep.todo):
+            _sweep_done(sweep, worker_s[sweep.name], time.perf_counter() - start, lines)
+    bar.close()
+
+
+def _trained_row(profile_row: dict, result: dict, workers: int) -> dict[str, Any]:
+    row = {**profile_row, **result, TRAIN_WORKERS: workers,
+           "point_s": profile_row[PROFILE_S] + result["point_s"]}
+    row[TRAIN_MFU] = training_mfu(row, workers)
+    return row
+
+
+def _sweep_done(sweep: _Sweep, work: float, seconds: float, lines: bool) -> None:
+    """One stage line per pooled sweep: its points' summed time in the workers, and how far
+    into the pool its last point finished."""
+    if lines and sweep.spec.mode != "train":
+        print(f"[{sweep.name}] {len(sweep.todo)} points profiled", flush=True)
+    record_stage(f"sweep {sweep.name} ({len(sweep.todo)} points, {work:.0f} s of worker "
+                 "time): complete, s into the pool", seconds)
+
+
+def _label(point: Point) -> str:
+    varied = {k: v for k, v in point.varied.items() if k != "strategy"}
+    return point.strategy + (f" {short(varied)}" if varied else "")
+
+
+def _timed_point(spec: SweepSpec, point: Point, out_dir: Path, run_point) -> dict:
+    start = time.perf_counter()
+    row = run_point(spec, point, out_dir)
+    return {**row, "point_s": time.perf_counter() - start}
+
+
+def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainConfig]:
+    """The point's model, profile settings and training recipe."""
+    settings = {"batch_size": 1, "repeats": 5, "warmup": 1, **spec.profile, "seed": point.seed}
+    cfg = TrainConfig.from_mapping({"progress": False, **spec.recipe(point), "seed": point.seed})
+    return ModelSpec(point.strategy, point.preset, point.overrides), settings, cfg
+
+
+def _epoch_line_printer(spec: SweepSpec, point: Point, epochs: int, enabled: bool):
+    """An ``on_eval`` callback printing one line per validated epoch, with what is left
+    (``None`` when not ``enabled``)."""
+    if not enabled:
+        return None
+    start = time.perf_counter()
+
+    def report(epoch: int, metrics: dict) -> None:
+        done, spent = epoch + 1, time.perf_counter() - start
+        print(f"[{spec.name}] {_label(point)}: epoch {done}/{epochs}, val "
+              f"{metrics.get('val_vqa_acc', math.nan):.1f} %, {spent:.0f} s, "
+              f"~{spent / done * max(0, epochs - done):.0f} s left", flush=True)
+    return report
+
+
+def _train_point(spec: SweepSpec, point: Point, out_dir: Path,
+                 epoch_lines: bool = False) -> dict[str, Any]:
+    """Train and evaluate one point (in a worker process): its row's training figures."""
+    model, _, cfg = _point_job(spec, point)
+    on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
+    # the sweep's own process said it, if anything, when it profiled the point
+    return run_experiment(prepare(model, spec.data, announce=False), cfg,
+                          out_dir / "points" / spec.key(point),
+                          overwrite=True, on_eval=on_eval)
+
+
+def _run_point(spec: SweepSpec, point: Point, out_dir: Path,
+               epoch_lines: bool = False) -> dict[str, Any]:
+    """Profile the point; in train mode, as trained on the data, then train and evaluate
+    it (``bench.experiment.profile_and_train``, as a study trial does)."""
+    model, settings, cfg = _point_job(spec, point)
+    if spec.mode != "train":
+        return timed_profile(model, settings)
+    on_eval = _epoch_line_printer(spec, point, cfg.epochs, epoch_lines)
+    return profile_and_train(prepare(model, spec.data), cfg,
+                             out_dir / "points" / spec.key(point), settings, on_eval=on_eval)
