@@ -155,14 +155,7 @@ def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
     once, before the workers need it); then all points in the workers. Trained rows are
     stored as they finish, counted ones in their spec's order."""
     trained = [s for s in sweeps if s.spec.mode == "train"]
-    profiled = {}
-    if trained:
-        with stage(f"profiling the {sum(len(s.todo) for s in trained)} trained points alone"):
-            for s in trained:
-                for point in s.todo:
-                    model, settings, _ = _point_job(s.spec, point)
-                    profiled[id(point)] = timed_profile(prepare(model, s.spec.data).model,
-                                                        settings)
+    profiled = _profile_alone(trained, progress, lines)
     if progress:
         counted = sum(len(s.todo) for s in sweeps) - len(profiled)
         print(f"[sweeps] {len(profiled)} trained and {counted} counted points, {workers} at a "
@@ -199,6 +192,27 @@ def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
         if ready and stored[sweep.name] == len(sweep.todo):
             _sweep_done(sweep, worker_s[sweep.name], time.perf_counter() - start, lines)
     bar.close()
+
+
+def _profile_alone(trained: list[_Sweep], progress: bool, lines: bool) -> dict[int, dict]:
+    """Profile rows of the trained points, by ``id(point)``: one after another in this
+    process, with a bar on a terminal and a line per point in a log."""
+    points = [(s, point) for s in trained for point in s.todo]
+    if not points:
+        return {}
+    profiled, bar = {}, _bar(len(points), "profiling", progress)
+    with stage(f"profiling the {len(points)} trained points alone"):
+        start = time.perf_counter()
+        for i, (s, point) in enumerate(points, 1):
+            model, settings, _ = _point_job(s.spec, point)
+            profiled[id(point)] = timed_profile(prepare(model, s.spec.data).model, settings)
+            bar.update(1)
+            if lines:
+                spent = time.perf_counter() - start
+                print(f"[{s.name}] profiled {_label(point)} alone ({i}/{len(points)}, "
+                      f"~{spent / i * (len(points) - i):.0f} s left)", flush=True)
+    bar.close()
+    return profiled
 
 
 def _trained_row(profile_row: dict, result: dict, workers: int) -> dict[str, Any]:

@@ -142,7 +142,7 @@ def test_counted_only_points_are_counted_side_by_side_and_stored_in_spec_order(t
 
 
 def test_a_plans_sweeps_share_one_pool_and_each_stores_its_own_rows(small_data, tmp_path,
-                                                                    monkeypatch):
+                                                                    monkeypatch, capsys):
     """The report's way (``run_sweeps``): trained and counted points of several specs in
     one pool of workers, the trained ones profiled first; work handed to ``beside`` runs in
     the same processes; a timed profile sweep still runs alone; a rerun runs nothing."""
@@ -160,9 +160,12 @@ def test_a_plans_sweeps_share_one_pool_and_each_stores_its_own_rows(small_data, 
     beside = []
     stages.reset()
     with kept_pools():
-        stores = run_sweeps(plan, progress=False, workers=0,
+        stores = run_sweeps(plan, progress=True, workers=0,
                             beside=lambda w: beside.append(submit(_pid, 0, workers=w)))
         assert beside[0].result() != os.getpid()  # ran in a worker of the pool
+    out, err = capsys.readouterr()  # a log, not a terminal: a line per step, no bar
+    assert "[pair] profiled concat alone (1/2, ~" in out and "s left)" in out
+    assert "[counted] 3 points profiled" in out and "\r" not in out + err
     trained_rows, counted_rows, timed_rows = (s.rows for s in stores)
     assert sorted(r["strategy"] for r in trained_rows) == ["concat", "late_fusion"]
     assert all(r["train_workers"] == 2 and r["point_s"] >= r["profile_s"] for r in trained_rows)
