@@ -156,9 +156,10 @@ def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
     stored as they finish, counted ones in their spec's order."""
     trained = [s for s in sweeps if s.spec.mode == "train"]
     profiled = _profile_alone(trained, progress, lines)
+    who = sweeps[0].name if len(sweeps) == 1 else "sweeps"
     if progress:
         counted = sum(len(s.todo) for s in sweeps) - len(profiled)
-        print(f"[sweeps] {len(profiled)} trained and {counted} counted points, {workers} at a "
+        print(f"[{who}] {len(profiled)} trained and {counted} counted points, {workers} at a "
               f"time, one process each, {threads_per_worker(workers)} torch thread(s) apiece",
               flush=True)
     if beside is not None:
@@ -171,7 +172,7 @@ def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
     waiting: dict[str, dict[int, tuple]] = {s.name: {} for s in sweeps}
     stored = {s.name: 0 for s in sweeps}
     worker_s = {s.name: 0.0 for s in sweeps}
-    start, bar = time.perf_counter(), _bar(len(jobs), "sweeps", progress)
+    start, bar = time.perf_counter(), _bar(len(jobs), who, progress)
     for (spec, point, _, _), result in run_each(_timed_point, jobs, workers):
         sweep = owner[id(spec)]
         worker_s[sweep.name] += result["point_s"]
