@@ -265,3 +265,47 @@ def test_no_progress_reaches_the_sweeps(monkeypatch, capsys):
     assert seen["progress"] is False
     assert run_cli(["report", "--render-only"], capsys)[0] == 0
     assert seen["progress"] is True
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_report_runs_a_plan_in_one_pool_then_a_rerun_only_renders(workers, small_data,
+                                                                  tmp_path, monkeypatch, capsys):
+    """``build_report`` end to end on a miniature quick plan (two trained points, two
+    counted ones): the floors and JAR tables are computed in the sweeps' pool (with
+    ``--workers 1``, one sweep after another and the tables here), the stage table is
+    stored and shown, and a rerun trains nothing and keeps that table."""
+    import yaml
+
+    from bench import report
+
+    specs = {"strategies_quick.yaml": {
+        "name": "strategies_quick", "mode": "train", "preset": "tiny",
+        "grid": {"strategy": ["concat", "late_fusion"]},
+        "train": {"epochs": 1, "batch_size": 32},
+        "profile": {"batch_size": 2, "repeats": 1, "warmup": 0, "measure": "always"}},
+        "flops_scaling.yaml": {"name": "flops_scaling", "mode": "profile", "preset": "tiny",
+                               "grid": {"strategy": ["concat", "jar"]},
+                               "profile": {"measure": "never"}}}
+    for name, spec in specs.items():
+        (tmp_path / name).write_text(yaml.safe_dump(spec))
+    monkeypatch.setattr(report, "SWEEPS_DIR", tmp_path)
+    monkeypatch.setitem(report.PLANS, "quick", list(specs))
+    monkeypatch.setattr("bench.workers.available_cores", lambda: 2)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    page = report.build_report(runs=runs, out=out, data=small_data, progress=False,
+                               workers=workers)
+    timing = json.loads((runs / "stages.json").read_text())
+    names = [r["stage"] for r in timing["stages"]]
+    if workers == 0:
+        assert "sweeps strategies_quick, flops_scaling in one pool (4 points)" in names
+        assert "computed in the pool, beside the sweeps" in names
+    else:
+        assert names[1:3] == ["sweep strategies_quick (2 points)", "concat"]
+        assert "sweep flops_scaling (2 points)" in names
+    assert (runs / "floors.csv").is_file() and (runs / "jar_paper.csv").is_file()
+    assert len(ResultStore(runs / "strategies_quick").rows) == 2
+    assert "| data |" in page.read_text()  # the stage table, in the environment section
+    capsys.readouterr()
+    report.build_report(runs=runs, out=out, data=small_data, progress=False, workers=workers)
+    assert "in one pool" not in capsys.readouterr().out  # nothing ran: no sweep stage
+    assert json.loads((runs / "stages.json").read_text()) == timing
