@@ -44,6 +44,9 @@ class _Sweep:
     store: ResultStore
     todo: list[Point]
     keys: dict[int, str] = field(default_factory=dict)  # id(point) -> its point_id
+    stored: int = 0  # rows this run has stored
+    worker_s: float = 0.0  # its points' summed time in the workers
+    early: dict[int, tuple] = field(default_factory=dict)  # rows done before their turn
 
     @property
     def name(self) -> str:
@@ -62,6 +65,16 @@ class _Sweep:
         row.update(sweep=self.name, mode=self.spec.mode, point_id=self.keys[id(point)],
                    **{f"grid.{k}": v for k, v in point.varied.items()})
         self.store.add(row)
+        self.stored += 1
+
+    def in_spec_order(self, point: Point, row: dict[str, Any]) -> list[tuple[Point, dict]]:
+        """``point``'s row and the rows that waited for it: those that may be stored now
+        for the rows to stay in the spec's order."""
+        self.early[next(i for i, p in enumerate(self.todo) if p is point)] = (point, row)
+        ready = []
+        while self.stored + len(ready) in self.early:
+            ready.append(self.early.pop(self.stored + len(ready)))
+        return ready
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True,
@@ -130,23 +143,23 @@ def _bar(total: int, desc: str, progress: bool):
 def _run_serial(sweep: _Sweep, run_point, progress: bool, lines: bool) -> None:
     spec, out_dir = sweep.spec, sweep.store.dir
     bar = _bar(len(sweep.todo), spec.name, progress)
-    for i, point in enumerate(sweep.todo, 1):
+    for point in sweep.todo:
         timed = stage(_label(point)) if spec.mode == "train" else contextlib.nullcontext()
         with timed:
             row = _timed_point(spec, point, out_dir, run_point)
         sweep.store_row(point, row)
-        _advance(bar, sweep, point, row, i, lines)
+        _advance(bar, sweep, point, row, lines)
     bar.close()
     if lines and spec.mode != "train":
         print(f"[{spec.name}] {len(sweep.todo)} points profiled", flush=True)
 
 
-def _advance(bar, sweep: _Sweep, point: Point, row: dict, i: int, lines: bool) -> None:
+def _advance(bar, sweep: _Sweep, point: Point, row: dict, lines: bool) -> None:
     bar.update(1)
     bar.set_postfix_str(f"{sweep.name}: {_label(point)}")
     if lines and sweep.spec.mode == "train":
-        print(f"[{sweep.name}] {i}/{len(sweep.todo)} {_label(point)}: {row['point_s']:.0f} s",
-              flush=True)
+        print(f"[{sweep.name}] {sweep.stored}/{len(sweep.todo)} {_label(point)}: "
+              f"{row['point_s']:.0f} s", flush=True)
 
 
 def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
@@ -168,30 +181,22 @@ def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
     owner = {id(s.spec): s for s in sweeps}
     jobs = [(s.spec, point, s.store.dir, train if s in trained else _run_point)
             for s in sweeps for point in s.todo]
-    place = {id(point): i for s in sweeps for i, point in enumerate(s.todo)}
-    waiting: dict[str, dict[int, tuple]] = {s.name: {} for s in sweeps}
-    stored = {s.name: 0 for s in sweeps}
-    worker_s = {s.name: 0.0 for s in sweeps}
     start, bar = time.perf_counter(), _bar(len(jobs), who, progress)
     for (spec, point, _, _), result in run_each(_timed_point, jobs, workers):
         sweep = owner[id(spec)]
-        worker_s[sweep.name] += result["point_s"]
-        if sweep in trained:
+        sweep.worker_s += result["point_s"]
+        if sweep in trained:  # stored as they finish
             row = _trained_row(profiled[id(point)], result, workers)
             record_stage(f"{sweep.name}: {_label(point)} ({workers} at a time)",
                          row["point_s"])
             ready = [(point, row)]
-        else:  # counted rows keep the spec's order
-            waiting[sweep.name][place[id(point)]] = (point, result)
-            ready = []
-            while stored[sweep.name] + len(ready) in waiting[sweep.name]:
-                ready.append(waiting[sweep.name].pop(stored[sweep.name] + len(ready)))
+        else:
+            ready = sweep.in_spec_order(point, result)
         for point, row in ready:
             sweep.store_row(point, row)
-            stored[sweep.name] += 1
-            _advance(bar, sweep, point, row, stored[sweep.name], lines)
-        if ready and stored[sweep.name] == len(sweep.todo):
-            _sweep_done(sweep, worker_s[sweep.name], time.perf_counter() - start, lines)
+            _advance(bar, sweep, point, row, lines)
+        if ready and sweep.stored == len(sweep.todo):
+            _sweep_done(sweep, time.perf_counter() - start, lines)
     bar.close()
 
 
@@ -223,13 +228,13 @@ def _trained_row(profile_row: dict, result: dict, workers: int) -> dict[str, Any
     return row
 
 
-def _sweep_done(sweep: _Sweep, work: float, seconds: float, lines: bool) -> None:
+def _sweep_done(sweep: _Sweep, seconds: float, lines: bool) -> None:
     """One stage line per pooled sweep: its points' summed time in the workers, and how far
     into the pool its last point finished."""
     if lines and sweep.spec.mode != "train":
         print(f"[{sweep.name}] {len(sweep.todo)} points profiled", flush=True)
-    record_stage(f"sweep {sweep.name} ({len(sweep.todo)} points, {work:.0f} s of worker "
-                 "time): complete, s into the pool", seconds)
+    record_stage(f"sweep {sweep.name} ({len(sweep.todo)} points, {sweep.worker_s:.0f} s "
+                 "of worker time): complete, s into the pool", seconds)
 
 
 def _label(point: Point) -> str:
