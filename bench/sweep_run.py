@@ -36,7 +36,7 @@ from .validate import short
 from .workers import auto_workers, run_each, threads_per_worker
 
 
-@dataclass
+@dataclass(eq=False)  # one per spec being run: compared by identity
 class _Sweep:
     """One spec being run: its directory's store and the points it still lacks."""
 
