@@ -88,6 +88,7 @@ def _write_checkpoint(tmp: Path, model, optimizer, state: dict) -> None:
             raise
         raise OSError(str(e).splitlines()[0][:160]) from None
     atomic_write_json(tmp / "last_eval.json", state["last_eval"])
+    atomic_write_json(tmp / "evals.json", state.get("evals", []))
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:
@@ -189,6 +190,10 @@ def load_checkpoint(out: Path, model, optimizer) -> dict:
         optimizer.load_state_dict(trainer["optimizer"])
         torch.set_rng_state(trainer["rng"])
         last_eval = json.loads((ckpt / "last_eval.json").read_text())
+        evals_path = ckpt / "evals.json"  # absent in checkpoints written before it existed
+        evals = json.loads(evals_path.read_text()) if evals_path.is_file() else []
+        if not isinstance(evals, list) or not all(isinstance(e, dict) for e in evals):
+            raise TypeError("evals.json is not a list of metric records")
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as e:
         raise UserError(f"checkpoint {ckpt} does not fit this run: {e}") from None
     if "cuda_rng" in trainer and torch.cuda.is_available():
@@ -197,4 +202,5 @@ def load_checkpoint(out: Path, model, optimizer) -> dict:
             "step_s": trainer.get("step_s", 0.0),
             "images_encoded": trainer.get("images_encoded", 0),
             "counted_flops": trainer.get("counted_flops", 0),
-            "counted_steps": trainer.get("counted_steps", 0), "last_eval": last_eval}
+            "counted_steps": trainer.get("counted_steps", 0), "last_eval": last_eval,
+            "evals": evals}

@@ -44,6 +44,9 @@ from .row import (
     TRAIN_STEPS,
     TRAIN_TIME,
     TRAIN_TIMED_STEPS,
+    VAL_ACC,
+    VAL_CURVE,
+    VAL_LAST_GAIN,
 )
 from .run_dir import prepare_run_dir
 from .spec import ModelSpec, PreparedRun
@@ -309,6 +312,7 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
               "feature_cache": bool(eval_collate), FEATURE_CACHE_S: cache_s,
               "train_examples": len(train_set), "val_examples": len(val_set)}
     result.update({k: v for k, v in summary.items() if k.startswith("val_")})
+    result.update(learning_curve(summary["evals"]))
     result.update(best.restore(model))  # test (and report) the best validation epoch
     if opts.eval_test:  # test accuracy, its blind control, per-question scores for the report
         figures, per_question = evaluate_test(model, test_set, device=device,
@@ -319,6 +323,17 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
     if main:
         atomic_write_json(out / "result.json", result)
     return result
+
+
+def learning_curve(evals: list[dict]) -> dict[str, Any]:
+    """The validation accuracy after each epoch (``VAL_CURVE``) and how much the last one
+    gained on the best before it (``VAL_LAST_GAIN``; needs two evaluations): a run that
+    still improves when its epochs run out was stopped by the budget, not by converging."""
+    accs = [e[VAL_ACC] for e in evals if VAL_ACC in e]
+    out: dict[str, Any] = {VAL_CURVE: " ".join(f"{a:.1f}" for a in accs)} if accs else {}
+    if len(accs) >= 2:
+        out[VAL_LAST_GAIN] = accs[-1] - max(accs[:-1])
+    return out
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1,

@@ -29,6 +29,7 @@ from .row import (
     TRAIN_TIME,
     VAL_ACC,
     VAL_EXACT,
+    VAL_LAST_GAIN,
 )
 from .stats import Interval, bootstrap_mean, paired_difference
 
@@ -40,7 +41,10 @@ NO_IMAGE = "does not use the image"
 BARS = {"encoder-fusion": (15.0, 15.0), "frozen-lm": (8.0, 8.0)}
 BAR_FLOOR = "question-only"
 SCORE_KEYS = (TEST_ACC, TEST_EXACT, BLIND_ACC)
-MEAN_KEYS = SCORE_KEYS + (VAL_ACC, VAL_EXACT, IMAGE_RELIANCE, TRAIN_TIME)
+MEAN_KEYS = SCORE_KEYS + (VAL_ACC, VAL_EXACT, VAL_LAST_GAIN, IMAGE_RELIANCE, TRAIN_TIME)
+# points: a row whose last epoch beat its best earlier validation accuracy by this much was
+# still learning when its epochs ran out (a rank between such rows is a rank at this budget)
+STILL_IMPROVING = 1.0
 
 
 @dataclass
@@ -153,6 +157,13 @@ def _put(record: dict, name: str, ci: Interval | None) -> None:
     record[name] = ci.value if ci else math.nan
     record[f"{name}_lo"] = ci.lo if ci else math.nan
     record[f"{name}_hi"] = ci.hi if ci else math.nan
+
+
+def still_improving(row: dict) -> bool:
+    """True when the row's last epoch gained ``STILL_IMPROVING`` points or more of
+    validation accuracy on its best earlier epoch."""
+    gain = row.get(VAL_LAST_GAIN)
+    return _finite(gain) and gain >= STILL_IMPROVING
 
 
 def bar_verdict(record: dict, floors: dict[str, float]) -> str:

@@ -6,8 +6,10 @@ JAR Tables 2-4 (GQA accuracy; SNLI-VE shown beside it) and eP-ALM's VQAv2 result
 each claim whose two sides the report trained, the paired bootstrap interval of our
 accuracy difference says whether the run *reproduces* it (interval above 0), *contradicts*
 it (below 0) or *cannot tell* (contains 0); the other claims are "not trained in this
-preset". A side is a strategy of the strategy sweeps, or a JAR knob value of the Table 4
-sweep paired with the run that differs from it in that knob only.
+preset". A side whose validation accuracy still rose in its last epoch is named in the
+claim's caveat (``report_accuracy.still_improving``). A side is a strategy of the
+strategy sweeps, or a JAR knob value of the Table 4 sweep paired with the run that
+differs from it in that knob only.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from .paper_numbers import EPALM_VQA2, JAR_TABLES
-from .report_accuracy import Trained, paired
+from .report_accuracy import Trained, paired, still_improving
 from .stats import verdict
 
 NOT_TRAINED = "not trained in this preset"
@@ -143,8 +145,13 @@ def orderings_frame(trained: list[Trained]) -> pd.DataFrame:
     for order in jar_orderings() + epalm_orderings():
         record = {"source": order.source,
                   "claim": f"{order.better.label} > {order.worse.label}",
-                  "paper": order.paper, "ours": "", "difference": "", "verdict": NOT_TRAINED}
+                  "paper": order.paper, "ours": "", "difference": "", "verdict": NOT_TRAINED,
+                  "caveat": ""}
         pair = find_pair(order, trained)
+        if pair:
+            rising = [side.label for side, t in zip((order.better, order.worse), pair)
+                      if still_improving(t.row)]
+            record["caveat"] = f"{' and '.join(rising)} still improving" if rising else ""
         diff = paired(*pair) if pair else None
         if pair and diff is not None:
             a, b = pair

@@ -18,8 +18,10 @@ from .report_accuracy import (
     BASELINE,
     NO_IMAGE,
     RELIANCE_FLAG,
+    STILL_IMPROVING,
     accuracy_frame,
     merge_seeds,
+    still_improving,
 )
 from .report_orderings import orderings_frame
 from .report_plans import SECTIONS
@@ -44,6 +46,7 @@ from .row import (
     TRAIN_TIME,
     TRAIN_WORKERS,
     TRAINABLE_PCT,
+    VAL_LAST_GAIN,
 )
 from .stages import table as stage_table
 from .stats import Interval
@@ -205,6 +208,8 @@ def accuracy_section(frame: pd.DataFrame) -> list[str]:
         row["blind acc %"] = _ci(r, BLIND_ACC)
         row["image reliance (points)"] = _ci(r, IMAGE_RELIANCE, signed=True)
         row["exact match %"] = _ci(r, TEST_EXACT)
+        gain = r.get(VAL_LAST_GAIN)
+        row["last epoch's val gain (points)"] = f"{gain:+.1f}" if _number(gain) else "n/a"
         row["bar"] = r.get("bar") or ""
         row["note"] = r.get("note") or ""
         rows.append(row)
@@ -223,8 +228,27 @@ def accuracy_section(frame: pd.DataFrame) -> list[str]:
            else " One seed: the intervals cover the sampling of test questions, not training "
            "noise; another seed or another CPU's rounding can move a row by more (the "
            "`paper` preset runs 3 seeds).") + "\n",
-        format_table(rows, list(rows[0]), markdown=True) if rows else "", ""]
+        format_table(rows, list(rows[0]), markdown=True) if rows else "", "",
+        _learning_text(frame)]
     return text
+
+
+def _learning_text(frame: pd.DataFrame) -> str:
+    """Which rows were still learning when their epochs ran out (``still_improving``)."""
+    records = frame.to_dict("records")
+    if not any(_number(r.get(VAL_LAST_GAIN)) for r in records):
+        return ""
+    rising = [r[STRATEGY] for r in records if still_improving(r)]
+    head = ("*last epoch's val gain*: validation accuracy after the last epoch minus the best "
+            "of the epochs before it (the whole curve is `val_curve` in comparison.csv). ")
+    if not rising:
+        return head + (f"No row gained {STILL_IMPROVING:g} point or more in its last "
+                       "epoch.\n")
+    return head + (f"{len(rising)} of {len(records)} rows gained {STILL_IMPROVING:g} point or "
+                   f"more in their last epoch ({', '.join(rising)}): they were still learning "
+                   "when their epochs ran out, so their accuracies, and any ranking among "
+                   "them, are what this training budget buys, not what the strategies can "
+                   "reach.\n")
 
 
 def _bars_text() -> str:
@@ -238,7 +262,7 @@ def _orderings(trained: list, out: Path) -> list[str]:
     atomic_write_csv(out / "paper_orderings.csv", frame)
     cols = [("source", "source"), ("claim", "published ordering"), ("paper", "paper"),
             ("ours", "ours (test VQA acc %)"), ("difference", "difference [95 % CI]"),
-            ("verdict", "our run")]
+            ("verdict", "our run"), ("caveat", "caveat")]
     return ["## The papers' accuracy orderings: reproduced?\n",
             "Every ordering JAR (Tables 2-4, GQA; SNLI-VE beside it) and eP-ALM (VQAv2) "
             "publish between settings, against our runs at CPU scale on this report's data. "
@@ -247,7 +271,9 @@ def _orderings(trained: list, out: Path) -> list[str]:
             "where a setting has several seeds). *reproduces*: the interval is above 0; "
             "*contradicts*: below 0; *cannot tell*: it contains 0. A JAR knob setting is "
             "compared with the run of the Table 4 sweep that differs from it in that knob "
-            "only.\n", md_table(frame, cols), ""]
+            f"only. *caveat*: a side whose last epoch still gained {STILL_IMPROVING:g} point or "
+            "more of validation accuracy was stopped while it learned; the ordering holds "
+            "at this training budget and may not at convergence.\n", md_table(frame, cols), ""]
 
 
 def _jar_tables(results: dict[str, pd.DataFrame], out: Path) -> list[str]:

@@ -46,6 +46,7 @@ TRAIN_MFU = "train_mfu_pct"
 TRAIN_IMAGES = "train_images_encoded"
 FEATURE_CACHE_S = "feature_cache_s"
 VAL_ACC, VAL_EXACT = "val_vqa_acc", "val_exact_match"
+VAL_CURVE, VAL_LAST_GAIN = "val_curve", "val_last_gain"
 BEST_EPOCH = "best_epoch"
 TEST_ACC, TEST_EXACT = "test_vqa_acc", "test_exact_match"
 BLIND_ACC, IMAGE_RELIANCE = "blind_vqa_acc", "image_reliance"
@@ -96,6 +97,10 @@ COLUMNS = {c.name: c for c in (
     Column(VAL_ACC, "%", "experiment", "official VQA v2 accuracy, best validation epoch"),
     Column(VAL_EXACT, "%", "experiment", "strict exact match (eP-ALM's metric), validation"),
     Column(BEST_EPOCH, "epoch", "experiment", "the epoch whose weights were tested"),
+    Column(VAL_CURVE, "%", "experiment", "validation accuracy after each epoch, in order "
+           "(space-separated): the learning curve; the report's merged seeds show the first's"),
+    Column(VAL_LAST_GAIN, "points", "experiment", "the last epoch's validation accuracy minus "
+           "the best before it: > 0, the run still set a new best when its budget ended"),
     Column(TEST_ACC, "%", "controls", "official VQA v2 accuracy on the test split"),
     Column(TEST_EXACT, "%", "controls", "strict exact match on the test split"),
     Column(BLIND_ACC, "%", "controls", "test accuracy with each image swapped for another"),

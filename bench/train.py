@@ -141,7 +141,7 @@ def _fit(job: _FitJob) -> dict[str, Any]:
         total = min(total, cfg.max_steps)
     warmup = warmup_for(cfg, total)
     state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "step_s": 0.0, "images_encoded": 0,
-             "counted_flops": 0, "counted_steps": 0, "last_eval": {}}
+             "counted_flops": 0, "counted_steps": 0, "last_eval": {}, "evals": []}
     if resume:
         state = load_checkpoint(out, model, optimizer)
     else:
@@ -189,6 +189,7 @@ def _fit(job: _FitJob) -> dict[str, Any]:
             epoch_end = state["step"] % steps_per_epoch == 0 or state["step"] == total
             if epoch_end and evaluate is not None:
                 state["last_eval"] = {k: float(v) for k, v in evaluate(model).items()}
+                state["evals"] = [*state["evals"], state["last_eval"]]
                 if main:
                     _log(out, {"step": state["step"], "epoch": epoch, "phase": "eval",
                                **state["last_eval"]})
@@ -225,13 +226,14 @@ def _summary(state: dict) -> dict[str, Any]:
     (all but each epoch's first, whose FLOPs were counted instead); step_flops (FLOPs of
     a counted step, their mean: matmuls, convolutions, attention, forward and backward,
     2 per multiply-add); images_encoded (the pixel images the steps' image encoder ran on:
-    each distinct image of a batch once, none with cached features); the last evaluation's
-    metrics."""
+    each distinct image of a batch once, none with cached features); evals (every
+    evaluation's metrics, in order: the learning curve); the last evaluation's metrics."""
     counted = state["counted_steps"]
     return {"steps": state["step"], "train_time_s": state["elapsed_s"],
             "step_time_s": state["step_s"], "timed_steps": state["step"] - counted,
             "step_flops": state["counted_flops"] / counted if counted else math.nan,
-            "images_encoded": state["images_encoded"], **state["last_eval"]}
+            "images_encoded": state["images_encoded"], "evals": state["evals"],
+            **state["last_eval"]}
 
 
 def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad_clip: float,

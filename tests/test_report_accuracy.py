@@ -160,3 +160,28 @@ def test_rows_without_pretrained_backbones_say_so():
     assert notes["note"].to_dict() == {
         "jar": "frozen image encoder from random weights (no checkpoint for this data)",
         "concat": ""}
+
+
+def test_rows_still_learning_at_their_last_epoch_are_named_with_their_orderings():
+    """A last-epoch validation gain of 1 point or more marks a row stopped by its budget:
+    the accuracy table shows the gain, the text names the rows, the orderings a caveat."""
+    rows = [{**row("jar", 0, 60.0, sweep="strategies_quick"), "val_last_gain": 2.8},
+            {**row("perceiver", 0, 65.0, sweep="strategies_quick"), "val_last_gain": 0.4},
+            {**row("cotok", 0, 64.0, sweep="strategies_quick"), "val_last_gain": -0.5}]
+    scores = {r["point_id"]: stored(vector(int(r["test_vqa_acc"] * N / 100))) for r in rows}
+    trained = merge_seeds(pd.DataFrame(rows), scores)
+    lines = "\n".join(accuracy_section(accuracy_frame(trained)))
+    assert "last epoch's val gain (points)" in lines and "| +2.8 |" in lines
+    assert "| -0.5 |" in lines
+    assert "1 of 3 rows gained 1 point or more in their last epoch (jar)" in lines
+    frame = orderings_frame(trained).set_index("claim")
+    assert frame.loc["JAR > Perceiver", "caveat"] == "JAR still improving"
+    assert frame.loc["JAR > Iterative Co-tokenization", "caveat"] == "JAR still improving"
+    assert frame.loc["JAR > Concat", "caveat"] == ""  # not trained: nothing to qualify
+    settled = [{**r, "val_last_gain": 0.2} for r in rows]
+    lines = "\n".join(accuracy_section(accuracy_frame(merge_seeds(pd.DataFrame(settled),
+                                                                  scores))))
+    assert "No row gained 1 point or more in its last epoch." in lines
+    old = [{k: v for k, v in r.items() if k != "val_last_gain"} for r in rows]  # older runs
+    lines = "\n".join(accuracy_section(accuracy_frame(merge_seeds(pd.DataFrame(old), scores))))
+    assert "| n/a |" in lines and "in their last epoch" not in lines

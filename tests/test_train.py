@@ -51,6 +51,24 @@ def test_resume_matches_uninterrupted_run(dataset, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_the_learning_curve_survives_a_resume(dataset, tmp_path):
+    """Every epoch's validation metrics, in order, even when the run was resumed between
+    them; the report's curve and last-epoch gain come from them."""
+    from bench.experiment import learning_curve
+
+    scores = iter([40.0, 47.5, 46.0, 51.25])
+    cfg = TrainConfig(epochs=4, batch_size=8, lr=1e-3, warmup_steps=2, progress=False)
+    fit(new_model(), dataset, collate, cfg, tmp_path, stop_at_step=9,  # mid third epoch
+        evaluate=lambda m: {"val_vqa_acc": next(scores)})
+    summary = fit(new_model(), dataset, collate, cfg, tmp_path, resume=True,
+                  evaluate=lambda m: {"val_vqa_acc": next(scores)})
+    assert [e["val_vqa_acc"] for e in summary["evals"]] == [40.0, 47.5, 46.0, 51.25]
+    assert learning_curve(summary["evals"]) == {"val_curve": "40.0 47.5 46.0 51.2",
+                                                "val_last_gain": 3.75}
+    assert learning_curve(summary["evals"][:1]) == {"val_curve": "40.0"}  # no gain of one
+    assert learning_curve([]) == {}
+
+
 def test_metrics_and_checkpoint_files(dataset, tmp_path):
     calls = []
     summary = fit(new_model(), dataset, collate, CFG, tmp_path,
