@@ -179,6 +179,23 @@ def check_resumable(model: torch.nn.Module, out: str | Path) -> None:
     ckpt = resume_checkpoint(out)
     check_fits(model, ckpt / "model.safetensors")
     _load_trainer_state(ckpt / "trainer_state.pt")
+    _read_evaluations(ckpt)
+
+
+def _read_evaluations(ckpt: Path) -> tuple[dict, list[dict]]:
+    """The checkpoint's last evaluation and every evaluation so far (``evals.json``, absent
+    in checkpoints written before it existed); ``UserError`` when either is unreadable."""
+    try:
+        last_eval = json.loads((ckpt / "last_eval.json").read_text())
+        evals_path = ckpt / "evals.json"
+        evals = json.loads(evals_path.read_text()) if evals_path.is_file() else []
+    except (ValueError, OSError) as e:
+        raise UserError(f"checkpoint {ckpt} does not fit this run: {e}") from None
+    if not isinstance(last_eval, dict):
+        raise UserError(f"checkpoint {ckpt}: last_eval.json is not a metric record")
+    if not isinstance(evals, list) or not all(isinstance(e, dict) for e in evals):
+        raise UserError(f"checkpoint {ckpt}: evals.json is not a list of metric records")
+    return last_eval, evals
 
 
 def load_checkpoint(out: Path, model, optimizer) -> dict:
@@ -189,13 +206,9 @@ def load_checkpoint(out: Path, model, optimizer) -> dict:
     try:
         optimizer.load_state_dict(trainer["optimizer"])
         torch.set_rng_state(trainer["rng"])
-        last_eval = json.loads((ckpt / "last_eval.json").read_text())
-        evals_path = ckpt / "evals.json"  # absent in checkpoints written before it existed
-        evals = json.loads(evals_path.read_text()) if evals_path.is_file() else []
-        if not isinstance(evals, list) or not all(isinstance(e, dict) for e in evals):
-            raise TypeError("evals.json is not a list of metric records")
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as e:
         raise UserError(f"checkpoint {ckpt} does not fit this run: {e}") from None
+    last_eval, evals = _read_evaluations(ckpt)
     if "cuda_rng" in trainer and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(trainer["cuda_rng"])
     return {"step": trainer["step"], "epoch": 0, "elapsed_s": trainer.get("elapsed_s", 0.0),

@@ -166,6 +166,12 @@ CASES = [
     ("resume-pickled-code", "refused by torch.load(weights_only=True)",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out", _run_copy(t, r, lambda p: (
          _ckpt(p) / "trainer_state.pt").write_bytes(pickle.dumps({"step": Evil()})))]),
+    ("resume-corrupt-learning-curve", "evals.json is not a list of metric records",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out", _run_copy(t, r, lambda p: (
+         _ckpt(p) / "evals.json").write_text('{"val_vqa_acc": 1}'))]),
+    ("resume-unreadable-last-eval", "does not fit this run: Expecting value",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out", _run_copy(t, r, lambda p: (
+         _ckpt(p) / "last_eval.json").write_text("not json"))]),
     ("pretrain-zero-epochs", "--epochs must be >= 1",  # refused before any data is made
      lambda t, d, r: ["pretrain", "text", "--epochs", "0"]),
 ]
