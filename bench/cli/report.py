@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "epochs (encoder-fusion) and 10 (frozen-LM), plus the JAR Table 4 "
                    "ablations trained (39 points, 12 epochs): 87 trained points, roughly "
                    "3-4 h on 2 CPU cores with points 2 at a time (estimated from the quick "
-                   "run's per-epoch times, not measured); tiny models, so no GPU is needed "
+                   "run's per-epoch times; its encoder-fusion sweep alone, 21 of those "
+                   "points, measured 41 min); tiny models, so no GPU is needed "
                    "(--device is per sweep spec)")
     p.add_argument("--out", default="reports", help="report directory")
     p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
