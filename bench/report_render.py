@@ -245,7 +245,8 @@ def _learning_text(frame: pd.DataFrame) -> str:
         return head + (f"No row gained {STILL_IMPROVING:g} point or more in its last "
                        "epoch.\n")
     return head + (f"{len(rising)} of {len(records)} rows gained {STILL_IMPROVING:g} point or "
-                   f"more in their last epoch ({', '.join(rising)}): they were still learning "
+                   f"more in their last epoch, and at least one standard error of their "
+                   f"validation accuracy ({', '.join(rising)}): they were still learning "
                    "when their epochs ran out, so their accuracies, and any ranking among "
                    "them, are what this training budget buys, not what the strategies can "
                    "reach.\n")
@@ -272,7 +273,8 @@ def _orderings(trained: list, out: Path) -> list[str]:
             "*contradicts*: below 0; *cannot tell*: it contains 0. A JAR knob setting is "
             "compared with the run of the Table 4 sweep that differs from it in that knob "
             f"only. *caveat*: a side whose last epoch still gained {STILL_IMPROVING:g} point or "
-            "more of validation accuracy was stopped while it learned; the ordering holds "
+            "more of validation accuracy (and at least its standard error) was stopped while "
+            "it learned; the ordering holds "
             "at this training budget and may not at convergence.\n", md_table(frame, cols), ""]
 
 
