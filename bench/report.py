@@ -22,6 +22,7 @@ from .atomic_files import atomic_write_csv, atomic_write_json, check_writable_di
 from .compare import compare
 from .controls import load_scores
 from .data.baselines import floors
+from .data.loaders import detect_format, load_examples, split_sources
 from .data.synthvqa import ensure_data
 from .errors import UserError
 from .report_plans import PLANS, SWEEPS_DIR
@@ -83,6 +84,7 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
         page = render(results, out, plan=plan, floors=floor_values,
                       floor_intervals=floor_intervals,
                       timing=_read_json(runs / "stages.json"),
+                      splits=_read_json(runs / "splits.json"),
                       scores=_point_scores(runs, results))
     if not render_only:
         print("[report] where the time went:\n" + stages.text_table(stages.records()))
@@ -135,8 +137,19 @@ def _store_tables(data_dir: Path, runs: Path) -> float:
     seconds they took (in a worker process, beside the FLOPs-only sweeps)."""
     start = time.perf_counter()
     _store_floors(data_dir, runs)
+    _store_splits(data_dir, runs)
     _store_jar_paper(runs)
     return time.perf_counter() - start
+
+
+def _store_splits(data_dir: Path, runs: Path) -> None:
+    """Each split's size and the file split it reads (``split_sources``): the page says
+    what its accuracies were measured on."""
+    fmt = detect_format(data_dir)
+    atomic_write_json(runs / "splits.json", {
+        split: {"from": source.describe(),
+                "questions": len(load_examples(data_dir, split, fmt=fmt))}
+        for split, source in split_sources(data_dir, fmt).items()})
 
 
 def _tables_stored(runs: Path) -> bool:

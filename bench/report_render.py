@@ -82,10 +82,12 @@ def md_table(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
 def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
            floors: dict[str, float], floor_intervals: dict[str, Interval] | None = None,
            timing: dict | None = None,
-           scores: dict[str, dict[str, list]] | None = None) -> Path:
+           scores: dict[str, dict[str, list]] | None = None,
+           splits: dict[str, dict] | None = None) -> Path:
     """Write the page; ``scores`` maps a trained row's ``point_id`` to its stored
     per-question test scores (intervals and paired comparisons need them);
-    ``floor_intervals`` the floors' own intervals (in %), where they were computed."""
+    ``floor_intervals`` the floors' own intervals (in %), where they were computed;
+    ``splits`` each split's question count and source (``report._store_splits``)."""
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"# fusebench report ({plan})\n",
              "For each way of fusing an image with text: what it costs (parameters, GFLOPs, "
@@ -96,7 +98,7 @@ def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
     trained = merge_seeds(_trained_rows(results), scores or {})
     shown = [t for t in trained if t.sweep in SECTIONS["comparison"][plan]]
     parts += _comparison(accuracy_frame(shown, floors=floors), floors, floor_intervals or {},
-                         out)
+                         splits, out)
     parts += _jar_tables(results, out)
     parts += _epalm_table(_section(results, "epalm_variants", plan), out)
     parts += _orderings(trained, out)
@@ -133,14 +135,28 @@ def _floor_text(floors: dict[str, float], intervals: dict[str, Interval]) -> str
     return f"Accuracy floors on the same test split: **{text}** ({note})."
 
 
+def _splits_text(splits: dict[str, dict] | None) -> str:
+    """``Data: train 24,000 questions, ...``: each split's size, and its source where that
+    is not the file split of its name (data without a labelled test split)."""
+    if not splits:
+        return ""
+    text = ", ".join(f"{name} {s['questions']:,} questions"
+                     + ("" if s["from"] == name else f" ({s['from']})")
+                     for name, s in splits.items())
+    return (f"Data: {text}; each run keeps its best epoch on val, every accuracy below is "
+            "on test. ")
+
+
 def _comparison(frame: pd.DataFrame, floors: dict[str, float],
-                floor_intervals: dict[str, Interval], out: Path) -> list[str]:
+                floor_intervals: dict[str, Interval], splits: dict[str, dict] | None,
+                out: Path) -> list[str]:
     lines = ["## Strategy comparison\n"]
     if frame.empty:
         return lines + ["No trained results yet (run `fusebench report`).\n"]
     frame = frame.sort_values([FAMILY, TEST_ACC], ascending=[True, False])
     atomic_write_csv(out / "comparison.csv", frame)
-    lines += [_floor_text(floors, floor_intervals) + " An accuracy is only as good as its "
+    lines += [_splits_text(splits) + _floor_text(floors, floor_intervals)
+              + " An accuracy is only as good as its "
               "margin over these.\n",
               md_table(frame, COMPARISON), "",
               "GFLOPs: forward, per example, one multiply-add = one FLOP (fvcore's convention), "

@@ -102,7 +102,7 @@ CASES = [
          p / "v2_OpenEnded_mscoco_train_questions.json").write_text("{oops"))]),
     ("missing-annotations", "no annotations file",
      lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: (
-         p / "v2_mscoco_val_annotations.json").unlink())]),
+         p / "v2_mscoco_train_annotations.json").unlink())]),
     ("missing-images", "not found in",
      lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: [
          f.unlink() for f in sorted((p / "train").iterdir())[:3]])]),

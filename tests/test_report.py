@@ -117,6 +117,19 @@ def test_floors_are_printed_with_their_intervals_when_floors_csv_has_them(
     assert "majority 29.30 % [27.7, 30.9]" in page and "predates them" not in page
 
 
+def test_the_page_says_which_split_each_accuracy_is_on(stored_runs, tmp_path, capsys):
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert "Data:" not in page  # runs stored before splits.json: no line, nothing invented
+    (stored_runs / "splits.json").write_text(json.dumps({
+        "train": {"from": "train2014 less its held-out images", "questions": 6455},
+        "val": {"from": "10% of train2014's images, held out", "questions": 674},
+        "test": {"from": "val2014", "questions": 1421}}))
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert ("Data: train 6,455 questions (train2014 less its held-out images), val 674 "
+            "questions (10% of train2014's images, held out), test 1,421 questions (val2014)"
+            in page)
+
+
 def test_accuracies_carry_intervals_gaps_and_the_blind_flag(stored_runs, tmp_path, capsys):
     page, out = render(stored_runs, tmp_path, capsys)
     header = table_row(page, "strategy", "**Accuracy, with")

@@ -92,22 +92,20 @@ def run_baselines(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from bench.data.dataset import AnswerVocab, default_tokenizer
-    from bench.data.loaders import available_splits, detect_format, load_examples
+    from bench.data.loaders import available_splits, detect_format, load_examples, split_sources
 
     fmt = detect_format(args.data)
-    order = ("train", "val", "test")
-    splits = sorted(available_splits(args.data, fmt),
-                    key=lambda s: (next((i for i, o in enumerate(order) if s.startswith(o)), 3), s))
-    if not splits:
-        raise UserError(f"{args.data}: no splits found")
-    examples = {s: load_examples(args.data, s, fmt=fmt) for s in splits}
-    train_name = next((s for s in splits if s.startswith("train")), splits[0])
-    tok = default_tokenizer(args.data, examples[train_name])
+    sources = split_sources(args.data, fmt)
+    if not sources:
+        have = ", ".join(available_splits(args.data, fmt)) or "none"
+        raise UserError(f"{args.data}: no labelled train, val or test split (files for: {have})")
+    examples = {s: load_examples(args.data, s, fmt=fmt) for s in sources}
+    tok = default_tokenizer(args.data, examples.get("train", next(iter(examples.values()))))
     rows = []
     for s, exs in examples.items():
         lengths = [len(ids) for ids in tok([e.question for e in exs])["input_ids"]]
-        rows.append({"split": s, "format": fmt, "questions": len(exs),
-                     "images": len({e.image_id for e in exs}),
+        rows.append({"split": s, "from": sources[s].describe(), "format": fmt,
+                     "questions": len(exs), "images": len({e.image_id for e in exs}),
                      "answers/question": max(len(e.answers) for e in exs),
                      "max question tokens": max(lengths),
                      "distinct answers": len(AnswerVocab.build(exs, 10**9))})

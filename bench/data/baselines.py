@@ -35,7 +35,8 @@ from bench.metrics.vqa import normalize_answer, oracle_accuracy, vqa_report
 from bench.stats import bootstrap_mean
 
 from .dataset import AnswerVocab, soft_scores
-from .loaders import Example, _resolve, detect_format, load_examples
+from .loaders import Example, _resolve, detect_format, load_examples, split_sources
+from .splits import SplitSource
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -187,11 +188,14 @@ def oracle_report(examples: Sequence[Example]) -> dict:
 
 def _signature(root: Path, splits: Sequence[str]) -> list:
     fmt = detect_format(root)
+    sources = split_sources(root, fmt)
     sig = []
     for s in splits:
-        path = _resolve(root, s, fmt)[1]
+        source = sources.get(s, SplitSource(s))
+        path = _resolve(root, source.name, fmt)[1]
         st = path.stat()
-        sig.append([str(path.name), st.st_size, int(st.st_mtime)])
+        part = [] if source.part == "all" else [source.part]
+        sig.append([str(path.name), st.st_size, int(st.st_mtime), *part])
     return sig
 
 

@@ -8,6 +8,8 @@
   and DIR/images/<imageId>.jpg.
 
 "train"/"val"/"test" also find the official split names (train2014, val2014, testdev).
+Data with no labelled test split (the VQA v2 release) tests on its val split and holds out
+a tenth of the training images for validation (``bench.data.splits``).
 Any problem with the files (missing, not JSON, missing keys, images absent) is a
 ``UserError`` naming the file.
 """
@@ -15,6 +17,7 @@ Any problem with the files (missing, not JSON, missing keys, images absent) is a
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 from collections.abc import Iterable
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UserError
+
+from .splits import SplitSource, plan, select
 
 FORMATS = ("vqa2", "gqa", "coco-captions")
 _SUBDIRS = ("", "questions", "annotations", "Questions", "Annotations")
@@ -313,9 +318,27 @@ def _file_name(img, path: Path, where: str) -> str:
 LOADERS = {"vqa2": load_vqa2, "gqa": load_gqa, "coco-captions": load_coco_captions}
 
 
+def split_sources(root: str | Path, fmt: str) -> dict[str, SplitSource]:
+    """train / val / test -> the file split each reads, and which part of it
+    (``bench.data.splits.plan``): a split counts as there when it is labelled (VQA v2: it has
+    an annotations file)."""
+    root = Path(root)
+
+    def labelled(split: str) -> str | None:
+        for name in (split, *_ALIASES.get(split, ())):
+            if _find(root, _PATTERNS[fmt].format(name)) is not None and (
+                    fmt != "vqa2" or _find(root, f"v2_mscoco_{name}_annotations.json")):
+                return name
+        return None
+
+    return plan(labelled)
+
+
 def load_examples(root: str | Path, split: str, task: str = "vqa", fmt: str = "auto",
                   image_dir: str | Path | None = None) -> list[Example]:
-    """Examples of one split; ``fmt`` "auto" detects the layout (see ``detect_format``)."""
+    """Examples of one split; ``fmt`` "auto" detects the layout (see ``detect_format``).
+    "train", "val" and "test" read what ``split_sources`` says; any other name, that file
+    split whole."""
     if task not in ("vqa", "caption"):
         raise UserError(f"task {task!r}: not one of vqa, caption")
     check_complete(root)
@@ -323,10 +346,30 @@ def load_examples(root: str | Path, split: str, task: str = "vqa", fmt: str = "a
         fmt = detect_format(root, task)
     if fmt not in LOADERS:
         raise UserError(f"data format {fmt!r}: not one of auto, {', '.join(FORMATS)}")
-    examples = LOADERS[fmt](root, split, image_dir)
+    source = split_sources(root, fmt).get(split, SplitSource(split))
+    if source.part != "all":
+        _announce_held_out(Path(root), fmt)
+    examples = select(LOADERS[fmt](root, source.name, image_dir), source.part,
+                      lambda e: e.image_id)
     if not examples:
         raise UserError(f"split {split!r} under {root} has no examples")
     return examples
+
+
+_ANNOUNCED: set[tuple[str, str]] = set()
+
+
+def _announce_held_out(root: Path, fmt: str) -> None:
+    """One line per data directory, in the main process only (pool workers load the same
+    data again): the splits are not the files' own."""
+    if (str(root), fmt) in _ANNOUNCED or multiprocessing.parent_process() is not None:
+        return
+    _ANNOUNCED.add((str(root), fmt))
+    plan = split_sources(root, fmt)
+    missing = "validation" if plan["test"].name in ("test", *_ALIASES["test"]) else "test"
+    print(f"[data] {root} has no labelled {missing} split: test = {plan['test'].describe()}, "
+          f"val = {plan['val'].describe()} (chosen by image-id hash), "
+          f"train = {plan['train'].describe()}", flush=True)
 
 
 def files_state(root: Path) -> tuple:
