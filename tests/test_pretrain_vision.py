@@ -165,3 +165,16 @@ def test_pretraining_on_a_directory_without_vqa_files_is_one_line(tmp_path, caps
     code, _, err = run_cli(["pretrain", "text", "--data", str(tmp_path), "--ship"], capsys)
     assert code == 2 and "--ship ships the built-in data's" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_directory_in_timms_layout_loads_its_model_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    saved = build_vit("micro", 32, 8)
+    (tmp_path / "vit").mkdir()
+    save_file(saved.state_dict(), tmp_path / "vit" / "model.safetensors")
+    (tmp_path / "vit" / "config.json").write_text('{"architecture": "vit_micro"}')
+    loaded = build_vit("micro", 32, 8, str(tmp_path / "vit"))
+    assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(),
+                                                 loaded.state_dict().values(), strict=True))

@@ -76,8 +76,9 @@ def _channels_last(module: nn.Module, args: tuple) -> tuple:
 
 def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
               stem: str = "patch") -> nn.Module:
-    """A timm VisionTransformer without classifier; ``path`` loads a safetensors state dict
-    (position embeddings are resampled to ``image_size`` by timm's checkpoint filter).
+    """A timm VisionTransformer without classifier; ``path`` loads a safetensors state dict, a
+    file or a checkpoint directory's ``model.safetensors`` (position embeddings are resampled
+    to ``image_size`` by timm's checkpoint filter).
     ``stem``: ``patch`` (a linear patch embedding) or ``conv`` (``conv_stem`` + timm's
     ``HybridEmbed``: same token grid, [CLS] and blocks)."""
 
@@ -95,8 +96,7 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
         img_size=image_size, patch_size=embed.pop("patch_size", patch_size), embed_dim=width,
         depth=depth, num_heads=heads, num_classes=0, **embed,
     )
-    if path and not Path(path).is_file():
-        raise UserError(f"checkpoint not found: {path}")
+    path = vit_checkpoint(path) if path else path
     if path and not model.pos_embed.is_meta:  # on meta, loading weights is a no-op
         state = load_safetensors(path)
         state = checkpoint_filter_fn(state, model)
@@ -104,6 +104,28 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
                     ignore=("head.", "patch_head."))
         model.load_state_dict(state, strict=True)
     return model
+
+
+VIT_WEIGHTS = "model.safetensors"  # the file of a timm / Hugging Face checkpoint directory
+_PICKLED = ("pytorch_model.bin", "*.pth", "*.pt", "*.bin")
+
+
+def vit_checkpoint(path: str) -> str:
+    """The safetensors file ``path`` names: the file itself, or ``model.safetensors`` in a
+    checkpoint directory (timm's and Hugging Face's layout). Pickled weights are never
+    loaded (unpickling runs code): a directory with only those is one clear error."""
+    where = Path(path)
+    if where.is_dir():
+        if (where / VIT_WEIGHTS).is_file():
+            return str(where / VIT_WEIGHTS)
+        pickled = sorted(p.name for pattern in _PICKLED for p in where.glob(pattern))
+        raise UserError(f"ViT checkpoint directory {path} has no {VIT_WEIGHTS}"
+                        + (f" (only pickled {', '.join(pickled[:2])}, which is never loaded: "
+                           "convert it once with safetensors.torch.save_file)" if pickled
+                           else ""))
+    if not where.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    return path
 
 
 def check_state(model: nn.Module, state: dict[str, torch.Tensor], what: str, arch: str,

@@ -71,7 +71,8 @@ class FrozenLMConfig(BaseConfig):
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
     vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
                             "(a small timm ResNet at the same stride)", choices=STEMS)
-    vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
+    vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
+                            "directory holding model.safetensors (empty = random init)")
     lm: str = knob("opt-350m", "OPT size (public configs; micro for CPU)", choices=tuple(OPT_SIZES))
     lm_path: str = knob("", "local save_pretrained OPT directory (empty = random init of `lm`)")
     freeze_backbones: bool = knob(True, "keep ViT and LM frozen: no grads, eval mode")

@@ -32,7 +32,8 @@ class ImageFusionConfig(BaseConfig):
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
     vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
                             "(a small timm ResNet at the same stride)", choices=STEMS)
-    vision_path: str = knob("", "local safetensors ViT state dict (empty = random init)")
+    vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
+                            "directory holding model.safetensors (empty = random init)")
     freeze_vision: bool = knob(False, "freeze the image encoder")
     vision_lr: float = knob(0.0, "learning rate of the image encoder when it trains "
                             "(freeze_vision=false; scheduled; 0 = the run's lr)", minimum=0.0)
