@@ -6,10 +6,10 @@ JAR Tables 2-4 (GQA accuracy; SNLI-VE shown beside it) and eP-ALM's VQAv2 result
 each claim whose two sides the report trained, the paired bootstrap interval of our
 accuracy difference says whether the run *reproduces* it (interval above 0), *contradicts*
 it (below 0) or *cannot tell* (contains 0); the other claims are "not trained in this
-preset". A side whose validation accuracy still rose in its last epoch is named in the
-claim's caveat (``report_accuracy.still_improving``). A side is a strategy of the
-strategy sweeps, or a JAR knob value of the Table 4 sweep paired with the run that
-differs from it in that knob only.
+preset". The claim's caveat says when a side ran one seed, and names a side whose
+validation accuracy still rose in its last epoch (``report_accuracy.still_improving``).
+A side is a strategy of the strategy sweeps, or a JAR knob value of the Table 4 sweep
+paired with the run that differs from it in that knob only.
 """
 
 from __future__ import annotations
@@ -138,6 +138,18 @@ def find_pair(order: Ordering, trained: list[Trained]) -> tuple[Trained, Trained
     return None
 
 
+def caveat(order: Ordering, pair: tuple[Trained, Trained]) -> str:
+    """What the verdict does not cover: a side trained with one seed (its interval holds the
+    sampling of test questions, not of training: another seed can reverse it), and the
+    sides still improving at their last epoch."""
+    notes = ["one seed"] if min(t.seeds for t in pair) < 2 else []
+    rising = [side.label for side, t in zip((order.better, order.worse), pair)
+              if still_improving(t.row)]
+    if rising:
+        notes.append(f"{' and '.join(rising)} still improving")
+    return "; ".join(notes)
+
+
 def orderings_frame(trained: list[Trained]) -> pd.DataFrame:
     """One row per published ordering: the claim, the paper's figures, ours, the paired
     difference with its interval, and the verdict."""
@@ -149,9 +161,7 @@ def orderings_frame(trained: list[Trained]) -> pd.DataFrame:
                   "caveat": ""}
         pair = find_pair(order, trained)
         if pair:
-            rising = [side.label for side, t in zip((order.better, order.worse), pair)
-                      if still_improving(t.row)]
-            record["caveat"] = f"{' and '.join(rising)} still improving" if rising else ""
+            record["caveat"] = caveat(order, pair)
         diff = paired(*pair) if pair else None
         if pair and diff is not None:
             a, b = pair

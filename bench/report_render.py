@@ -288,10 +288,12 @@ def _orderings(trained: list, out: Path) -> list[str]:
             "where a setting has several seeds). *reproduces*: the interval is above 0; "
             "*contradicts*: below 0; *cannot tell*: it contains 0. A JAR knob setting is "
             "compared with the run of the Table 4 sweep that differs from it in that knob "
-            f"only. *caveat*: a side whose last epoch still gained {STILL_IMPROVING:g} point or "
-            "more of validation accuracy (and at least its standard error) was stopped while "
-            "it learned; the ordering holds "
-            "at this training budget and may not at convergence.\n", md_table(frame, cols), ""]
+            "only. *caveat*: *one seed*: the interval covers the sampling of test questions, "
+            "not of training, and another seed can reverse the verdict (the `paper` plan runs "
+            f"3); *still improving*: a side whose last epoch still gained {STILL_IMPROVING:g} "
+            "point or more of validation accuracy (and at least its standard error) was "
+            "stopped while it learned, so the ordering holds at this training budget and may "
+            "not at convergence.\n", md_table(frame, cols), ""]
 
 
 def _jar_tables(results: dict[str, pd.DataFrame], out: Path) -> list[str]:

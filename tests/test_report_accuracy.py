@@ -176,9 +176,16 @@ def test_rows_still_learning_at_their_last_epoch_are_named_with_their_orderings(
     assert ("1 of 3 rows gained 1 point or more in their last epoch, and at least one "
             "standard error of their validation accuracy (jar)") in lines
     frame = orderings_frame(trained).set_index("claim")
-    assert frame.loc["JAR > Perceiver", "caveat"] == "JAR still improving"
-    assert frame.loc["JAR > Iterative Co-tokenization", "caveat"] == "JAR still improving"
+    assert frame.loc["JAR > Perceiver", "caveat"] == "one seed; JAR still improving"
+    assert frame.loc["JAR > Iterative Co-tokenization", "caveat"] == \
+        "one seed; JAR still improving"
     assert frame.loc["JAR > Concat", "caveat"] == ""  # not trained: nothing to qualify
+    seeded = [{**r, "seed": seed, "point_id": f"{r['point_id']}-{seed}"}
+              for r in rows for seed in (0, 1)]
+    frame = orderings_frame(merge_seeds(pd.DataFrame(seeded), {
+        r["point_id"]: scores[r["point_id"].rsplit("-", 1)[0]] for r in seeded})
+    ).set_index("claim")
+    assert frame.loc["JAR > Perceiver", "caveat"] == "JAR still improving"  # 2 seeds each
     settled = [{**r, "val_last_gain": 0.2} for r in rows]
     lines = "\n".join(accuracy_section(accuracy_frame(merge_seeds(pd.DataFrame(settled),
                                                                   scores))))
