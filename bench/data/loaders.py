@@ -365,11 +365,11 @@ def _announce_held_out(root: Path, fmt: str) -> None:
     if (str(root), fmt) in _ANNOUNCED or multiprocessing.parent_process() is not None:
         return
     _ANNOUNCED.add((str(root), fmt))
-    plan = split_sources(root, fmt)
-    missing = "validation" if plan["test"].name in ("test", *_ALIASES["test"]) else "test"
-    print(f"[data] {root} has no labelled {missing} split: test = {plan['test'].describe()}, "
-          f"val = {plan['val'].describe()} (chosen by image-id hash), "
-          f"train = {plan['train'].describe()}", flush=True)
+    sources = split_sources(root, fmt)
+    missing = "validation" if sources["test"].name in ("test", *_ALIASES["test"]) else "test"
+    print(f"[data] {root} has no labelled {missing} split: "
+          f"test = {sources['test'].describe()}, val = {sources['val'].describe()} (chosen "
+          f"by image-id hash), train = {sources['train'].describe()}", flush=True)
 
 
 def files_state(root: Path) -> tuple:
