@@ -68,6 +68,7 @@ def test_release_layout_trains_on_train_and_tests_on_val(release_layout, small_d
     assert "has no labelled test split: test = val2014" in capsys.readouterr().out
     code, out, _ = run_cli(["data", "info", "--data", str(release_layout)], capsys)
     assert code == 0 and "train2014 less its held-out images" in out and "val2014" in out
+    assert "not read (no labels, or not a train/val/test name): test-dev2015" in out
 
 
 def test_floors_on_the_release_layout_score_its_val_split(release_layout, tmp_path):

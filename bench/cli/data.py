@@ -109,10 +109,15 @@ def run_info(args: argparse.Namespace) -> int:
                      "answers/question": max(len(e.answers) for e in exs),
                      "max question tokens": max(lengths),
                      "distinct answers": len(AnswerVocab.build(exs, 10**9))})
+    unread = [name for name in available_splits(args.data, fmt)
+              if name not in {source.name for source in sources.values()}]
     if args.format == "json":
-        print(json.dumps({"splits": rows, "tokenizer_size": len(tok)}, indent=2))
+        print(json.dumps({"splits": rows, "tokenizer_size": len(tok), "not_read": unread},
+                         indent=2))
     else:
         print_table(rows)
         print(f"\ntokenizer: {len(tok)} tokens; 'max question tokens' counts [CLS]/[SEP] "
               "(set text_len at least that high to avoid truncation)")
+        if unread:
+            print(f"not read (no labels, or not a train/val/test name): {', '.join(unread)}")
     return 0
