@@ -107,7 +107,7 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
 
 
 VIT_WEIGHTS = "model.safetensors"  # the file of a timm / Hugging Face checkpoint directory
-_PICKLED = ("pytorch_model.bin", "*.pth", "*.pt", "*.bin")
+_PICKLED = ("*.bin", "*.pth", "*.pt")  # pytorch_model.bin and other torch.save files
 
 
 def vit_checkpoint(path: str) -> str:
@@ -118,7 +118,7 @@ def vit_checkpoint(path: str) -> str:
     if where.is_dir():
         if (where / VIT_WEIGHTS).is_file():
             return str(where / VIT_WEIGHTS)
-        pickled = sorted(p.name for pattern in _PICKLED for p in where.glob(pattern))
+        pickled = sorted({p.name for pattern in _PICKLED for p in where.glob(pattern)})
         raise UserError(f"ViT checkpoint directory {path} has no {VIT_WEIGHTS}"
                         + (f" (only pickled {', '.join(pickled[:2])}, which is never loaded: "
                            "convert it once with safetensors.torch.save_file)" if pickled
