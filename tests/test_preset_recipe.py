@@ -83,14 +83,29 @@ def test_preset_backbones_apply_where_the_data_supplies_them_under_the_users_key
     assert "pretrained on its training split" in capsys.readouterr().out
 
 
-def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(tmp_path):
-    """tiny: where the image encoder trains from raw pixels (no checkpoint, not frozen), a
-    patch embedding and twice the epochs, under the user's keys; never with the pretrained
-    frozen encoder, nor for presets that declare nothing."""
+@pytest.fixture
+def tiny_patch_from_pixels(monkeypatch):
+    """tiny, declaring a patch embedding for encoders trained from raw pixels (its own
+    ``from_pixels`` is empty: its conv stem serves both), to see the mechanism apply."""
+    import dataclasses
+
+    from variants import registry
+
+    tiny = variants.get_preset("tiny")
+    monkeypatch.setitem(registry._PRESETS, "tiny",
+                        dataclasses.replace(tiny, from_pixels={"vision_stem": "patch"}))
+    return variants.get_preset("tiny")
+
+
+def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(
+        tmp_path, tiny_patch_from_pixels):
+    """Where the image encoder trains from raw pixels (no checkpoint, not frozen), a
+    preset's ``from_pixels`` keys and ``from_pixels_train`` recipe apply, under the user's
+    keys; never with the pretrained frozen encoder, nor for presets that declare nothing."""
     from bench.experiment import trains_from_pixels, with_pixel_settings
     from bench.spec import ModelSpec
 
-    tiny = variants.get_preset("tiny")
+    tiny = tiny_patch_from_pixels
     pixels = ModelSpec("cross_attn", "tiny")  # the preset's plain overrides: random, trained
     assert trains_from_pixels(pixels)
     assert with_pixel_settings(pixels).config().vision_stem == "patch" != \
@@ -104,7 +119,6 @@ def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(tmp
     assert with_pixel_settings(ModelSpec("epalm", "epalm-tiny")) == ModelSpec("epalm",
                                                                              "epalm-tiny")
     assert preset_recipe("tiny", from_pixels=True) == {**tiny.train, **tiny.from_pixels_train}
-    assert preset_recipe("tiny", from_pixels=True)["epochs"] > preset_recipe("tiny")["epochs"]
 
     # sweeps: on other data the point trains from pixels with them, and is keyed so
     builtin = _sweep()
@@ -115,6 +129,20 @@ def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(tmp
     assert builtin.recipe(point) == preset_recipe("tiny")
     assert other.trained_model(point).config().vision_stem == "patch"
     assert builtin.trained_model(point).config().vision_stem == "conv"
+    assert other.key(point) != builtin.key(point)
+
+
+def test_tiny_from_raw_pixels_trains_longer_with_image_grouped_batches():
+    """tiny's own pixel recipe: its conv stem, more epochs than with the cached frozen
+    encoder, each batch's questions grouped by image (the encoder runs on fewer images)."""
+    from bench.experiment import with_pixel_settings
+    from bench.spec import ModelSpec
+
+    pixels = ModelSpec("cross_attn", "tiny")
+    assert with_pixel_settings(pixels).config().vision_stem == "conv"
+    recipe = preset_recipe("tiny", from_pixels=True)
+    assert recipe["epochs"] > preset_recipe("tiny")["epochs"]
+    assert recipe["image_group"] > 1 and not preset_recipe("tiny").get("image_group")
 
 
 def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_path, capsys):
@@ -128,6 +156,6 @@ def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_pat
                             "--out", str(tmp_path / "run"), "--no-progress"], capsys)
     assert code == 0, err
     run = tmp_path / "run"
-    assert json.loads((run / "train_config.json").read_text())["epochs"] == \
-        preset_recipe("tiny", from_pixels=True)["epochs"]
-    assert json.loads((run / "run.json").read_text())["overrides"]["vision_stem"] == "patch"
+    recipe = json.loads((run / "train_config.json").read_text())
+    assert {k: recipe[k] for k in ("epochs", "image_group")} == {
+        k: preset_recipe("tiny", from_pixels=True)[k] for k in ("epochs", "image_group")}
