@@ -86,7 +86,7 @@ def test_preset_backbones_apply_where_the_data_supplies_them_under_the_users_key
 @pytest.fixture
 def tiny_patch_from_pixels(monkeypatch):
     """tiny, declaring a patch embedding for encoders trained from raw pixels (its own
-    ``from_pixels`` is empty: its conv stem serves both), to see the mechanism apply."""
+    ``from_pixels`` keeps the conv stem), to see a key the model would not have otherwise."""
     import dataclasses
 
     from variants import registry
@@ -133,13 +133,15 @@ def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(
 
 
 def test_tiny_from_raw_pixels_trains_longer_with_image_grouped_batches():
-    """tiny's own pixel recipe: its conv stem, more epochs than with the cached frozen
-    encoder, each batch's questions grouped by image (the encoder runs on fewer images)."""
+    """tiny's own pixel recipe: its conv stem at a higher encoder lr than for fine-tuning
+    the pretrained ViT, more epochs than with the cached frozen encoder, each batch's
+    questions grouped by image (the encoder runs on fewer images)."""
     from bench.experiment import with_pixel_settings
     from bench.spec import ModelSpec
 
     pixels = ModelSpec("cross_attn", "tiny")
     assert with_pixel_settings(pixels).config().vision_stem == "conv"
+    assert with_pixel_settings(pixels).config().vision_lr > pixels.config().vision_lr
     recipe = preset_recipe("tiny", from_pixels=True)
     assert recipe["epochs"] > preset_recipe("tiny")["epochs"]
     assert recipe["image_group"] > 1 and not preset_recipe("tiny").get("image_group")
