@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .reference import SHIPPED
 from .row import (
     BLIND_ACC,
     FAMILY,
@@ -114,6 +116,50 @@ def random_backbones(row: dict) -> str:
     parts = [name for name, is_absent in absent.items() if is_absent]
     return f"{' and '.join(parts)} from random weights (no checkpoint for this data)" \
         if parts else ""
+
+
+def backbones_text(frame: pd.DataFrame) -> str:
+    """What each family's trained rows start from, read off their configs: an image
+    encoder trained from raw pixels, or the checkpoints by name and where they come from
+    (shipped with fusebench for the built-in data, pretrained on this data's training
+    split in ``runs/pretrained``, or a local path). "" for rows without configs."""
+    parts = []
+    for family, rows in frame.groupby(FAMILY, sort=False):
+        vision = _checkpoints(rows, "cfg.vision_path")
+        if family == "frozen-lm":
+            lm = _checkpoints(rows, "cfg.lm_path")
+            trained = sorted(rows.loc[rows.get("cfg.freeze_backbones", pd.Series(
+                True, index=rows.index)).astype(str) == "False", STRATEGY])
+            if vision and lm:
+                parts.append(f"{family} rows: ViT {vision} and OPT {lm}, frozen"
+                             + (f" (trained in {', '.join(trained)})" if trained else ""))
+        elif vision is not None:
+            frozen = set(rows.get("cfg.freeze_vision", pd.Series(dtype=object)).astype(str))
+            if not vision:
+                how = "frozen at its random init" if frozen == {"True"} else \
+                    "trained from raw pixels (no checkpoint)"
+                parts.append(f"{family} rows: the image encoder {how}")
+            else:
+                how = "frozen" if frozen == {"True"} else "fine-tuned" if "True" not in \
+                    frozen else "frozen in some rows, fine-tuned in others"
+                parts.append(f"{family} rows: image encoder {vision}, {how}")
+    return ("Backbones: " + "; ".join(parts) + ". ") if parts else ""
+
+
+def _checkpoints(rows: pd.DataFrame, key: str) -> str | None:
+    """The distinct checkpoints of ``rows`` under config ``key``, named with their origin;
+    "" when none has one, None without the column."""
+    if key not in rows.columns:
+        return None
+    paths = sorted({str(p) for p in rows[key] if isinstance(p, str) and p.strip()})
+    names = []
+    for path in paths:
+        entry = Path(path).parent if Path(path).suffix else Path(path)
+        origin = ("shipped, pretrained on the built-in data" if (SHIPPED / entry.name).is_dir()
+                  else "pretrained on this data's training split"
+                  if entry.parent.name == "pretrained" else "a local checkpoint")
+        names.append(f"`{entry.name}` ({origin})")
+    return ", ".join(names)
 
 
 def _finite(value) -> bool:

@@ -20,6 +20,7 @@ from .report_accuracy import (
     RELIANCE_FLAG,
     STILL_IMPROVING,
     accuracy_frame,
+    backbones_text,
     merge_seeds,
     still_improving,
 )
@@ -155,7 +156,7 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float],
         return lines + ["No trained results yet (run `fusebench report`).\n"]
     frame = frame.sort_values([FAMILY, TEST_ACC], ascending=[True, False])
     atomic_write_csv(out / "comparison.csv", frame)
-    lines += [_splits_text(splits) + _floor_text(floors, floor_intervals)
+    lines += [_splits_text(splits) + backbones_text(frame) + _floor_text(floors, floor_intervals)
               + " An accuracy is only as good as its "
               "margin over these.\n",
               md_table(frame, COMPARISON), "",

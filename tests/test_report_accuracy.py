@@ -197,3 +197,34 @@ def test_rows_still_learning_at_their_last_epoch_are_named_with_their_orderings(
     old = [{k: v for k, v in r.items() if k != "val_last_gain"} for r in rows]  # older runs
     lines = "\n".join(accuracy_section(accuracy_frame(merge_seeds(pd.DataFrame(old), scores))))
     assert "| n/a |" in lines and "in their last epoch" not in lines
+
+
+def test_the_page_says_what_each_familys_backbones_start_from(tmp_path):
+    """Read off the rows' configs: the shipped checkpoints by name on the built-in data,
+    ones pretrained on other data (runs/pretrained), an encoder trained from raw pixels,
+    a frozen random one, and which frozen-LM rows train their backbones."""
+    import pandas as pd
+
+    from bench.reference import SHIPPED
+    from bench.report_accuracy import backbones_text
+
+    shipped_vit = sorted(p.name for p in SHIPPED.iterdir() if p.name.startswith("vit-"))[0]
+    made = str(tmp_path / "runs" / "pretrained" / "opt-micro-abc")
+    frame = pd.DataFrame([
+        {"strategy": "jar", "family": "encoder-fusion", "cfg.freeze_vision": True,
+         "cfg.vision_path": f"runs/pretrained/{shipped_vit}/model.safetensors"},
+        {"strategy": "epalm", "family": "frozen-lm", "cfg.freeze_backbones": True,
+         "cfg.vision_path": "/elsewhere/vit/model.safetensors", "cfg.lm_path": made},
+        {"strategy": "finetune", "family": "frozen-lm", "cfg.freeze_backbones": False,
+         "cfg.vision_path": "/elsewhere/vit/model.safetensors", "cfg.lm_path": made}])
+    text = backbones_text(frame)
+    assert f"image encoder `{shipped_vit}` (shipped, pretrained on the built-in data), " \
+           "frozen" in text
+    assert "ViT `vit` (a local checkpoint) and OPT `opt-micro-abc` (pretrained on this " \
+           "data's training split), frozen (trained in finetune)" in text
+    pixels = pd.DataFrame([{"strategy": "jar", "family": "encoder-fusion",
+                            "cfg.freeze_vision": False, "cfg.vision_path": math.nan}])
+    assert "image encoder trained from raw pixels" in backbones_text(pixels)
+    assert "frozen at its random init" in backbones_text(pixels.assign(
+        **{"cfg.freeze_vision": True}))
+    assert backbones_text(pd.DataFrame([{"strategy": "jar", "family": "encoder-fusion"}])) == ""
