@@ -11,9 +11,9 @@ from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
 QUICK_MEASURED = ("10-11.5 min wall from a fresh clone on 2 AMD EPYC cores (601-682 s over "
-                  "nine runs; it moves with the machine's speed: 602 s at a measured matmul "
+                  "ten runs; it moves with the machine's speed: 602 s at a measured matmul "
                   "peak of 222 GFLOP/s, 655 s at 203; with all sweeps in one pool 601 s at "
-                  "219, 609 s at 214, 658 s at 193, 665 s at 184)")
+                  "219, 607 s at 208, 609 s at 214, 658 s at 193, 665 s at 184)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
