@@ -24,7 +24,7 @@ from .atomic_files import atomic_write_json
 from .best import BestWeights
 from .checkpoint import check_resumable, latest_checkpoint, load_weights
 from .controls import evaluate_test, save_scores, swap_images
-from .data.dataset import DEFAULT_ANSWER_LEN, load_vqa_data
+from .data.dataset import DEFAULT_ANSWER_LEN, VQAData, load_vocabularies, load_vqa_data
 from .data.loaders import files_state
 from .data.synthvqa import ensure_data
 from .data.tokenizer import answer_sep_id
@@ -80,6 +80,7 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
 
 _KEEP_LAYOUTS = 2  # the two families' layouts of one dataset
 _LOADED: dict[tuple, Any] = {}  # ((root, files state), layout) -> VQAData
+_VOCABULARIES: dict[tuple, Any] = {}  # (root, files state) -> VQAData without splits
 
 
 def data_overrides(strategy: str, data) -> dict[str, Any]:
@@ -186,10 +187,31 @@ def prepare(model: ModelSpec, data_dir: str | Path | None, announce: bool = True
     ``announce``: say when the preset's backbones cannot be had on this data."""
     data_dir = ensure_data(data_dir)
     data = load_data(model, data_dir)
+    return PreparedRun(_as_trained(model, data_dir, data, announce), data, data_dir)
+
+
+def as_trained(model: ModelSpec, data_dir: str | Path | None, announce: bool = True
+               ) -> ModelSpec:
+    """``prepare``'s model without tensorising the data: its vocabularies are all a profile
+    of the model as trained needs (the report profiles its trained points this way, alone,
+    before any worker loads the images)."""
+    data_dir = ensure_data(data_dir)
+    root = Path(data_dir).resolve()
+    files = (root, files_state(root))
+    if files not in _VOCABULARIES:  # any loaded layout has them; else read just them
+        loaded = next((d for (f, _), d in _LOADED.items() if f == files), None)
+        _VOCABULARIES.clear()
+        _VOCABULARIES[files] = (VQAData(loaded.tokenizer, loaded.vocab, splits={}) if loaded
+                                else load_vocabularies(root))
+    return _as_trained(model, data_dir, _VOCABULARIES[files], announce)
+
+
+def _as_trained(model: ModelSpec, data_dir: Path, data, announce: bool) -> ModelSpec:
+    """Backbone paths resolved (pretrained on the data if missing), the data's vocabulary
+    sizes and special ids set (``data``: a ``VQAData``, its splits not needed)."""
     model = with_pixel_settings(with_preset_backbones(model, data_dir, announce))
     model = resolve_pretrained(model, data_dir)
-    return PreparedRun(model.with_overrides(**data_overrides(model.strategy, data)), data,
-                       data_dir)
+    return model.with_overrides(**data_overrides(model.strategy, data))
 
 
 def check_trainable(model: ModelSpec, cfg: TrainConfig) -> None:

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .experiment import prepare, profile_and_train, run_experiment, timed_profile, training_mfu
+from .experiment import (
+    as_trained,
+    prepare,
+    profile_and_train,
+    run_experiment,
+    timed_profile,
+    training_mfu,
+)
 from .lock import output_lock
 from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
@@ -211,7 +218,7 @@ def _profile_alone(trained: list[_Sweep], progress: bool, lines: bool) -> dict[i
         spent = 0.0  # in the profiles themselves: loading data or backbones is done once
         for i, (s, point) in enumerate(points, 1):
             model, settings, _ = _point_job(s.spec, point)
-            profiled[id(point)] = timed_profile(prepare(model, s.spec.data).model, settings)
+            profiled[id(point)] = timed_profile(as_trained(model, s.spec.data), settings)
             spent += profiled[id(point)][PROFILE_S]
             bar.update(1)
             if lines:

@@ -149,6 +149,9 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     if main:
         atomic_write_json(out / "train_config.json", asdict(cfg))
     forward = model if ddp is None else ddp.wrap(model)
+    # once, not per step: walking every parameter of a model with a frozen backbone costs
+    # ~1 ms a step (~3 % of a quick-preset step; nothing unfreezes while it trains)
+    trained = model.trainable_parameters()
 
     use_amp = cfg.amp and device.type == "cuda"
     start = time.perf_counter() - state["elapsed_s"]
@@ -167,7 +170,7 @@ def _fit(job: _FitJob) -> dict[str, Any]:
             counted = state["step"] % steps_per_epoch == 0
             step_start = time.perf_counter()
             with counting_flops(counted) as flops:
-                loss = _step(forward, model.trainable_parameters(), optimizer, micro_batches,
+                loss = _step(forward, trained, optimizer, micro_batches,
                              device, use_amp, cfg.grad_clip, ddp)
             if counted:
                 state["counted_flops"] += flops()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -20,11 +22,13 @@ from typing import Any
 
 import torch
 
+from . import cache
 from .cli import quiet_third_party
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MAX_AUTO_WORKERS = 4  # each worker holds its own copy of the data (~0.5 GB on synthvqa)
 _kept: dict[int, ProcessPoolExecutor] | None = None  # inside ``kept_pools``: count -> pool
+_FEATURES: dict[ProcessPoolExecutor, str] = {}  # pool -> its workers' shared-features folder
 
 
 def available_cores() -> int:
@@ -45,10 +49,11 @@ def threads_per_worker(workers: int) -> int:
     return max(1, available_cores() // workers)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, features: str) -> None:
     _die_with_parent()
     torch.set_num_threads(threads)
     quiet_third_party()
+    cache.share_through(features)
 
 
 def _die_with_parent() -> None:
@@ -76,18 +81,27 @@ def kept_pools() -> Iterator[None]:
         if outer is None:
             pools, _kept = _kept, None
             for pool in pools.values():
-                pool.shutdown(cancel_futures=True)
+                _shut(pool)
 
 
 def _pool(workers: int) -> tuple[ProcessPoolExecutor, bool]:
     """A pool of ``workers`` spawned processes, and whether ``kept_pools`` keeps it."""
     if _kept is not None and workers in _kept:
         return _kept[workers], True
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads_per_worker(workers),))
+    # the workers share frozen image features through files (``bench.cache.share_through``)
+    features = tempfile.mkdtemp(prefix="fusebench-features-")
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                               initargs=(threads_per_worker(workers), features))
+    _FEATURES[pool] = features
     if _kept is not None:
         _kept[workers] = pool
     return pool, _kept is not None
+
+
+def _shut(pool: ProcessPoolExecutor, wait: bool = True) -> None:
+    """Shut ``pool`` down (jobs not started are cancelled) and delete its shared features."""
+    pool.shutdown(wait=wait, cancel_futures=True)
+    shutil.rmtree(_FEATURES.pop(pool, ""), ignore_errors=True)
 
 
 def submit(fn: Callable[..., Any], *args: Any, workers: int) -> Future:
@@ -125,12 +139,12 @@ def run_each(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int
     except BaseException:
         if kept:
             _kept.pop(workers, None)
-        pool.shutdown(wait=False, cancel_futures=True)
+        _shut(pool, wait=False)
         raise
     if error is not None and kept:  # a worker may have died with it: the next call spawns
         _kept.pop(workers, None)
         kept = False
     if not kept:
-        pool.shutdown()
+        _shut(pool)
     if error is not None:
         raise error

@@ -1,4 +1,5 @@
-"""What sweep points share within one process: loaded data and frozen image features."""
+"""What sweep points share: loaded data and frozen image features within one process, and
+the features between a pool's processes (through files)."""
 
 import os
 import time
@@ -44,6 +45,40 @@ def test_another_encoder_or_split_computes_its_own(split, small_data):
     val = load_vqa_data(small_data, image_size=64, text_len=16).splits["val"]
     on_val, reused = cache.shared(_frozen_concat(split, 0), val, batch_size=8)
     assert not reused and on_val.dataset is val
+
+
+@pytest.fixture
+def through(tmp_path):
+    """Features shared through files in a folder, as a pool's workers share them; each
+    test's "other process" is this one with its in-memory entries dropped."""
+    cache._SHARED.clear()
+    cache.share_through(tmp_path)
+    yield tmp_path
+    cache.share_through(None)
+    cache._SHARED.clear()
+
+
+def test_another_process_reads_the_features_a_first_one_wrote(split, through):
+    built, reused = cache.shared(_frozen_concat(split, 0), split, batch_size=8)
+    assert not reused and len(list(through.glob("*.safetensors"))) == 1
+    cache._SHARED.clear()  # another process: nothing in memory
+    read, reused = cache.shared(_frozen_concat(split, 0), split, batch_size=8)
+    assert reused and read is not built and read.dataset is split
+    assert read.features.keys() == built.features.keys()
+    assert all(torch.equal(read.features[k], built.features[k]) for k in read.features)
+
+
+def test_other_weights_or_pixels_do_not_read_anothers_file(split, small_data, through):
+    cache.shared(_frozen_concat(split, 0), split, batch_size=8)
+    cache._SHARED.clear()
+    _, reused = cache.shared(_frozen_concat(split, 1), split, batch_size=8)
+    assert not reused
+    other = load_vqa_data(small_data, image_size=64, text_len=16).splits["train"]
+    other.images = other.images.clone()
+    other.images[-1] = 255 - other.images[-1]  # one image differs, not among the first
+    cache._SHARED.clear()
+    _, reused = cache.shared(_frozen_concat(split, 0), other, batch_size=8)
+    assert not reused and len(list(through.glob("*.safetensors"))) == 3
 
 
 def test_loaded_data_is_shared_until_a_file_changes(small_data, tmp_path):

@@ -92,6 +92,25 @@ def test_kept_pools_reuse_their_processes_until_the_block_ends():
     assert pids().isdisjoint(first)  # outside the block every call spawns its own
 
 
+def _features_folder(_: int) -> str:
+    from bench import cache
+
+    return str(cache._THROUGH)
+
+
+def test_a_pools_workers_share_one_features_folder_deleted_with_the_pool():
+    """``bench.cache.share_through``: the workers of one pool read each other's frozen
+    features from one temporary folder, which goes when the pool does."""
+    from pathlib import Path
+
+    with kept_pools():
+        folders = {f for _, f in run_each(_features_folder, [(i,) for i in range(4)], 2)}
+        assert len(folders) == 1 and Path(next(iter(folders))).is_dir()
+    assert not Path(next(iter(folders))).exists()
+    once = {f for _, f in run_each(_features_folder, [(0,), (1,)], workers=2)}
+    assert once.isdisjoint(folders) and not Path(next(iter(once))).exists()
+
+
 def test_worker_count_is_bounded_by_points_and_cores(monkeypatch):
     monkeypatch.setattr("bench.workers.available_cores", lambda: 2)
     assert auto_workers(7) == 2

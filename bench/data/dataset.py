@@ -309,14 +309,29 @@ def load_vqa_data(root: str | Path, *, image_size: int, text_len: int = 16,
     reuse = like is not None and all(s in like.splits for s in splits)
     examples = {s: like.splits[s].examples if reuse else load_examples(root, s, task, fmt)
                 for s in splits}
-    train = examples[splits[0]]
-    if tokenizer is None:
-        tokenizer = default_tokenizer(root, train)
-    elif isinstance(tokenizer, (str, Path)):
-        tokenizer = load_tokenizer(tokenizer)
-    vocab = AnswerVocab.build(train, num_answers)
+    tokenizer, vocab = _vocabularies(root, examples[splits[0]], tokenizer, num_answers)
     sets = {s: VQADataset(ex, tokenizer, vocab, image_size, text_len, answer_len, style,
                           pad_side, cache_images,
                           decoded=like.splits[s].images if reuse else None)
             for s, ex in examples.items()}
     return VQAData(tokenizer=tokenizer, vocab=vocab, splits=sets)
+
+
+def load_vocabularies(root: str | Path, *, num_answers: int = 3129, tokenizer=None,
+                      task: str = "vqa", fmt: str = "auto") -> VQAData:
+    """The tokenizer and answer vocabulary ``load_vqa_data`` gives, with no split
+    tensorised (no image read): what a model's config takes from the data, read in a
+    fraction of the time (the built-in data: ~0.5 s against ~5 s)."""
+    train = load_examples(root, "train", task, fmt)
+    tokenizer, vocab = _vocabularies(root, train, tokenizer, num_answers)
+    return VQAData(tokenizer=tokenizer, vocab=vocab, splits={})
+
+
+def _vocabularies(root: str | Path, train: Sequence[Example], tokenizer, num_answers: int):
+    """(tokenizer, answer vocabulary) from the training examples; ``tokenizer`` may be
+    given (an object or a local directory)."""
+    if tokenizer is None:
+        tokenizer = default_tokenizer(root, train)
+    elif isinstance(tokenizer, (str, Path)):
+        tokenizer = load_tokenizer(tokenizer)
+    return tokenizer, AnswerVocab.build(train, num_answers)
