@@ -10,10 +10,11 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("10-11.5 min wall from a fresh clone on 2 AMD EPYC cores (601-682 s over "
-                  "ten runs; it moves with the machine's speed: 602 s at a measured matmul "
-                  "peak of 222 GFLOP/s, 655 s at 203; with all sweeps in one pool 601 s at "
-                  "219, 607 s at 208, 609 s at 214, 658 s at 193, 665 s at 184)")
+QUICK_MEASURED = ("10-11.5 min wall from a fresh clone on 2 AMD EPYC cores (597-682 s over "
+                  "twelve runs; it moves with the machine's speed, which drifts even within "
+                  "a run: the last two, the same code, took 597 s and 627 s, every frozen-LM "
+                  "point 7-17 %% slower in the second; earlier 601 s at a measured matmul peak "
+                  "of 219 GFLOP/s, 658 s at 193)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
