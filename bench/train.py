@@ -133,7 +133,8 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device) if ddp is None else ddp.device
     model.to(device)
-    group_images = _encoder_trains(model) and hasattr(train_set, "image_index")
+    encoder_trains = _encoder_trains(model)
+    group_images = encoder_trains and hasattr(train_set, "image_index")
     optimizer = adamw(model.param_groups(cfg.lr, cfg.weight_decay), device)
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
     total = steps_per_epoch * cfg.epochs
@@ -168,6 +169,8 @@ def _fit(job: _FitJob) -> dict[str, Any]:
             # an epoch's first step is counted (its FLOPs, forward and backward, of a real
             # batch) and not timed (counting slows it); every other step is timed
             counted = state["step"] % steps_per_epoch == 0
+            if cfg.shift_pixels and encoder_trains:
+                shifted(micro_batches, cfg.shift_pixels, cfg.seed * 1_000_003 + state["step"])
             step_start = time.perf_counter()
             with counting_flops(counted) as flops:
                 loss = _step(forward, trained, optimizer, micro_batches,
@@ -257,6 +260,23 @@ def _step(forward, params, optimizer, micro_batches, device, use_amp: bool, grad
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return total
+
+
+def shifted(batches: list, pixels: int, seed: int) -> None:
+    """Shift every image of ``batches`` (in place) by its own random offset of up to
+    ``pixels`` each way, edges replicated: an encoder trained from raw pixels sees a
+    slightly different view of an image each time (a standard augmentation that keeps
+    relative positions, sizes and colours). Seeded by step, so a resumed run repeats it."""
+    generator = torch.Generator().manual_seed(seed)
+    for batch in batches:
+        if batch.images is None:
+            continue
+        images = batch.images
+        size = images.shape[-2:]
+        padded = torch.nn.functional.pad(images, (pixels,) * 4, mode="replicate")
+        offsets = torch.randint(0, 2 * pixels + 1, (len(images), 2), generator=generator)
+        batch.images = torch.stack([padded[i, :, y:y + size[0], x:x + size[1]]
+                                    for i, (y, x) in enumerate(offsets.tolist())])
 
 
 def _encoder_trains(model: torch.nn.Module) -> bool:

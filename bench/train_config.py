@@ -30,6 +30,9 @@ class TrainConfig:
     # when the image encoder trains: up to this many questions about one image side by side
     # in a batch, so it encodes that image once for all of them (0 or 1: a plain random order)
     image_group: int = 0
+    # when the image encoder trains: each training image shifted by a random offset of up
+    # to this many pixels each way (edges replicated), a fresh one every step (0 = off)
+    shift_pixels: int = 0
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # bf16 autocast on CUDA only (bf16 on CPU is ~100x slower here)
@@ -62,6 +65,7 @@ class TrainConfig:
         v.count("batch_size", self.batch_size, 1, v.MAX_BATCH)
         v.count("accum_steps", self.accum_steps, 1, 1024)
         v.count("image_group", self.image_group, 0, v.MAX_BATCH)
+        v.count("shift_pixels", self.shift_pixels, 0, 64)
         v.number("lr", self.lr, 0, low_open=True)
         v.number("weight_decay", self.weight_decay, 0)
         v.number("grad_clip", self.grad_clip, 0)

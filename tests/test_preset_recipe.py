@@ -132,10 +132,11 @@ def test_an_encoder_trained_from_raw_pixels_takes_the_presets_pixel_settings(
     assert other.key(point) != builtin.key(point)
 
 
-def test_tiny_from_raw_pixels_trains_longer_with_image_grouped_batches():
+def test_tiny_from_raw_pixels_trains_longer_with_image_grouped_shifted_batches():
     """tiny's own pixel recipe: its conv stem at a higher encoder lr than for fine-tuning
     the pretrained ViT, more epochs than with the cached frozen encoder, each batch's
-    questions grouped by image (the encoder runs on fewer images)."""
+    questions grouped by image (the encoder runs on fewer images), images shifted a few
+    pixels (the longer run would over-fit without it)."""
     from bench.experiment import with_pixel_settings
     from bench.spec import ModelSpec
 
@@ -145,6 +146,7 @@ def test_tiny_from_raw_pixels_trains_longer_with_image_grouped_batches():
     recipe = preset_recipe("tiny", from_pixels=True)
     assert recipe["epochs"] > preset_recipe("tiny")["epochs"]
     assert recipe["image_group"] > 1 and not preset_recipe("tiny").get("image_group")
+    assert recipe["shift_pixels"] > 0 and not preset_recipe("tiny").get("shift_pixels")
 
 
 def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_path, capsys):
@@ -159,5 +161,6 @@ def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_pat
     assert code == 0, err
     run = tmp_path / "run"
     recipe = json.loads((run / "train_config.json").read_text())
-    assert {k: recipe[k] for k in ("epochs", "image_group")} == {
-        k: preset_recipe("tiny", from_pixels=True)[k] for k in ("epochs", "image_group")}
+    keys = ("epochs", "image_group", "shift_pixels")
+    assert {k: recipe[k] for k in keys} == {
+        k: preset_recipe("tiny", from_pixels=True)[k] for k in keys}

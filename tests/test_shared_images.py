@@ -94,3 +94,36 @@ def test_loader_groups_images_only_when_the_recipe_asks(small_data):
     assert grouped.size == plain.size == off.size == 8
     assert grouped.images.shape[0] <= 4 < plain.images.shape[0]  # ~2-3 questions an image
     assert torch.equal(plain.input_ids, off.input_ids)  # image_group 0: the random order
+
+
+def test_shifted_images_are_crops_of_the_edge_padded_ones_seeded_by_step():
+    """``shift_pixels``: each image its own offset of at most the shift, edges replicated;
+    the same seed (a resumed step) gives the same views, another step other ones."""
+    from bench.train import shifted
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(6, 3, 16, 16, generator=g)
+
+    def views(seed: int) -> torch.Tensor:
+        batch = Batch(images.clone(), torch.ones(6, 4, dtype=torch.long),
+                      torch.ones(6, 4, dtype=torch.long))
+        shifted([batch, Batch(None, batch.input_ids, batch.attention_mask)], 2, seed)
+        return batch.images
+
+    out = views(7)
+    assert out.shape == images.shape and torch.equal(out, views(7))
+    assert not torch.equal(out, views(8))
+    padded = torch.nn.functional.pad(images, (2,) * 4, mode="replicate")
+    for i in range(6):  # each one is the padded image's crop at some offset within +-2
+        assert any(torch.equal(out[i], padded[i, :, y:y + 16, x:x + 16])
+                   for y in range(5) for x in range(5))
+    assert not all(torch.equal(out[i], images[i]) for i in range(6))
+
+
+def test_shift_pixels_is_validated():
+    from bench.errors import UserError
+
+    assert TrainConfig.from_mapping({"shift_pixels": 4}).shift_pixels == 4
+    for bad in (-1, 65, "x"):
+        with pytest.raises(UserError, match="shift_pixels"):
+            TrainConfig.from_mapping({"shift_pixels": bad})

@@ -172,3 +172,29 @@ def test_warmup_ratio_warms_up_over_that_share_of_the_run(dataset, tmp_path):
     assert lrs[4] == pytest.approx(1e-3) and lrs[5] < lrs[4]  # then the cosine from the peak
     with pytest.raises(Exception, match="warmup_ratio"):
         TrainConfig(warmup_ratio=1.5).validate()
+
+
+def test_shifted_images_train_otherwise_and_resume_identically(dataset, tmp_path):
+    """``shift_pixels``: another view of each image a step when the encoder trains (the
+    weights differ from an unshifted run), none when it is frozen; seeded by step, so a
+    resumed run ends where an uninterrupted one does."""
+    import dataclasses
+
+    shift = dataclasses.replace(CFG, shift_pixels=3)
+    plain, full = new_model(), new_model()
+    fit(plain, dataset, collate, CFG, tmp_path / "plain")
+    fit(full, dataset, collate, shift, tmp_path / "full")
+    assert any(not torch.equal(a, b) for a, b in zip(plain.image_encoder.parameters(),
+                                                     full.image_encoder.parameters()))
+    fit(new_model(), dataset, collate, shift, tmp_path / "part", stop_at_step=3)
+    resumed = new_model(seed=123)
+    fit(resumed, dataset, collate, shift, tmp_path / "part", resume=True)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    frozen = [variants.create("concat", "tiny", num_answers=ANSWERS, text_vocab_size=VOCAB,
+                              freeze_vision=True) for _ in range(2)]
+    frozen[1].load_state_dict(frozen[0].state_dict())
+    fit(frozen[0], dataset, collate, CFG, tmp_path / "frozen")
+    fit(frozen[1], dataset, collate, shift, tmp_path / "frozen_shift")
+    for (name, a), b in zip(frozen[0].state_dict().items(), frozen[1].state_dict().values()):
+        assert torch.equal(a, b), name

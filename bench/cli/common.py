@@ -59,6 +59,8 @@ _HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
          "image_group": "when the image encoder trains: up to this many questions about "
                         "one image in a batch together, the image encoded once for them "
                         "(0 = a plain random order)",
+         "shift_pixels": "when the image encoder trains: each training image shifted by a "
+                         "random offset of up to this many pixels each way (0 = off)",
          "seed": "seed for init, data order, dropout",
          "device": "cpu or cuda[:N]"}
 
