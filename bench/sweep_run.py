@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from .spec import ModelSpec
 from .stages import record_stage, stage
 from .store import ResultStore
 from .sweep import Point, SweepSpec
+from .train import epoch_line_printer
 from .train_config import TrainConfig
 from .validate import short
 from .workers import auto_workers, run_each, threads_per_worker
@@ -265,16 +265,7 @@ def _point_job(spec: SweepSpec, point: Point) -> tuple[ModelSpec, dict, TrainCon
 def _epoch_line_printer(spec: SweepSpec, point: Point, epochs: int, enabled: bool):
     """An ``on_eval`` callback printing one line per validated epoch, with what is left
     (``None`` when not ``enabled``)."""
-    if not enabled:
-        return None
-    start = time.perf_counter()
-
-    def report(epoch: int, metrics: dict) -> None:
-        done, spent = epoch + 1, time.perf_counter() - start
-        print(f"[{spec.name}] {_label(point)}: epoch {done}/{epochs}, val "
-              f"{metrics.get('val_vqa_acc', math.nan):.1f} %, {spent:.0f} s, "
-              f"~{spent / done * max(0, epochs - done):.0f} s left", flush=True)
-    return report
+    return epoch_line_printer(f"[{spec.name}] {_label(point)}", epochs) if enabled else None
 
 
 def _train_point(spec: SweepSpec, point: Point, out_dir: Path,

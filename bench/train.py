@@ -292,10 +292,25 @@ def _chunks(iterable, size: int) -> Iterator[list]:
 
 
 def _progress(cfg: TrainConfig, total: int, initial: int, main: bool = True):
+    """A step bar on a terminal; none where stderr is not one (``epoch_line_printer``
+    gives a log its lines) or without ``progress``."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not (cfg.progress and main), unit="step",
-                dynamic_ncols=True, leave=False)
+    return tqdm(total=total, initial=initial, disable=None if cfg.progress and main else True,
+                unit="step", dynamic_ncols=True, leave=False)
+
+
+def epoch_line_printer(label: str, epochs: int) -> Callable[[int, dict], None]:
+    """An ``on_eval`` callback for a log: one line per validated epoch, with its validation
+    accuracy, the seconds spent and an estimate of what is left."""
+    start = time.perf_counter()
+
+    def report(epoch: int, metrics: dict) -> None:
+        done, spent = epoch + 1, time.perf_counter() - start
+        print(f"{label}: epoch {done}/{epochs}, val {metrics.get('val_vqa_acc', math.nan):.1f} "
+              f"%, {spent:.0f} s, ~{spent / done * max(0, epochs - done):.0f} s left",
+              flush=True)
+    return report
 
 
 def _log(out: Path, record: dict) -> None:

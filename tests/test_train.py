@@ -198,3 +198,17 @@ def test_shifted_images_train_otherwise_and_resume_identically(dataset, tmp_path
     fit(frozen[1], dataset, collate, shift, tmp_path / "frozen_shift")
     for (name, a), b in zip(frozen[0].state_dict().items(), frozen[1].state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_train_command_in_a_log_prints_a_line_an_epoch_and_no_bar(small_data, tmp_path,
+                                                                   capsys):
+    """stderr not a terminal (a log): no step bar's carriage returns, one line per
+    validated epoch with what is left instead."""
+    from tests.helpers import run_cli
+
+    code, out, err = run_cli(["train", "late_fusion", "--preset", "tiny", "--data",
+                              str(small_data), "--epochs", "2", "--batch-size", "32",
+                              "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert "late_fusion: epoch 1/2, val " in out and "late_fusion: epoch 2/2, val " in out
+    assert " s left" in out and "\r" not in out + err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .common import add_model_args, add_train_args, model_overrides, train_config
@@ -29,14 +30,17 @@ def run(args: argparse.Namespace) -> int:
     from bench.experiment import prepare, run_experiment, trains_from_pixels
     from bench.spec import ModelSpec
     from bench.table import print_table
+    from bench.train import epoch_line_printer
 
     cfg = train_config(args)  # bad flags fail before any data is made
     out = check_writable_dir(args.out or Path("runs") / "train" / args.strategy)
     run_spec = prepare(ModelSpec(args.strategy, args.preset, model_overrides(args)), args.data)
     if trains_from_pixels(run_spec.model):
         cfg = train_config(args, from_pixels=True)
+    log = cfg.progress and not sys.stderr.isatty()  # a log gets a line an epoch, no bar
     result = run_experiment(run_spec, cfg, out, resume=args.resume, overwrite=args.overwrite,
-                            use_cache=not args.no_cache)
+                            use_cache=not args.no_cache,
+                            on_eval=epoch_line_printer(args.strategy, cfg.epochs) if log else None)
     print_table([{"strategy": args.strategy, **result}])
     print(f"run directory: {out} (metrics.jsonl, checkpoints, result.json)")
     return 0
