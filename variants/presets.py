@@ -106,7 +106,8 @@ register_preset(Preset(
     # patch stem grouped, 30 epochs, 60.6 / 16.8 / 452; vision_lr 5e-4 64.7 / 21.3. On a
     # 1500-image third-party-style set, 64.1 / 22.5 / 183 s against 60.9 / 20.4 / 108 s
     # with the patch stem's 12 plain epochs. Data with one question an image gains no
-    # speed from grouping: there 24 epochs cost twice the conv stem's 12 plain ones.
+    # speed from grouping: there 24 epochs cost twice the conv stem's 12 plain ones (32,
+    # below: ~2.7x).
     # In grouped batches the encoder learns best at the run's lr, not vision_lr's 2e-4
     # (kept for fine-tuning the pretrained ViT): 24 epochs, test acc / image reliance,
     # seeds 0 / 1: 1e-3 66.0 / 22.9 and 64.9 / 20.9 against 64.4 / 21.8 and 64.3 / 20.3;

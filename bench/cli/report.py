@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="dataset directory (default: built-in synthvqa). On other "
                    "data the encoder-fusion rows train their encoder from raw pixels (tiny's "
                    "from-pixels recipe) and the frozen-LM rows' backbones are pretrained on it "
-                   "first: measured 914 s from a fresh clone on 2 cores for a 1500-image VQA "
+                   "first: measured 967 s from a fresh clone on 2 cores for a 1500-image VQA "
                    "v2-style set with 7129 training questions")
     p.add_argument("--workers", type=workers_count, default=0,
                    help="sweep points trained at once, each in its own process on its share "
