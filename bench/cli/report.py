@@ -14,7 +14,9 @@ QUICK_MEASURED = ("10-11.5 min wall from a fresh clone on 2 AMD EPYC cores (597-
                   "twelve runs; it moves with the machine's speed, which drifts even within "
                   "a run: the last two, the same code, took 597 s and 627 s, every frozen-LM "
                   "point 7-17 %% slower in the second; earlier 601 s at a measured matmul peak "
-                  "of 219 GFLOP/s, 658 s at 193)")
+                  "of 219 GFLOP/s, 658 s at 193); 15 min (905 s) on 2 Intel Xeon cores of a "
+                  "slower VM, whose matmul peak measured 227 GFLOP/s while every trained "
+                  "point took 1.1-1.7x as long")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
