@@ -10,13 +10,11 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("10-11.5 min wall from a fresh clone on 2 AMD EPYC cores (597-682 s over "
-                  "twelve runs; it moves with the machine's speed, which drifts even within "
-                  "a run: the last two, the same code, took 597 s and 627 s, every frozen-LM "
-                  "point 7-17 %% slower in the second; earlier 601 s at a measured matmul peak "
-                  "of 219 GFLOP/s, 658 s at 193); 15 min (905 s) on 2 Intel Xeon cores of a "
-                  "slower VM, whose matmul peak measured 227 GFLOP/s while every trained "
-                  "point took 1.1-1.7x as long")
+QUICK_MEASURED = ("9.7-15 min wall from a fresh clone, depending on the machine: 582 s on "
+                  "2 Intel Xeon cores (matmul peak measured 417 GFLOP/s), 597-682 s on 2 AMD "
+                  "EPYC cores (twelve runs, peak 193-219; the speed drifts even within a "
+                  "run), 905 s on 2 Intel Xeon cores of a slower VM (peak 227, yet every "
+                  "trained point 1.1-1.7x as long as on AMD)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
