@@ -119,8 +119,9 @@ register_preset(Preset(
     # 22.1; a shift of 8 at 24 epochs 64.8 / 21.4 (seed 0). 672 s of training (1 thread).
     # Tried around it, not kept (README; measured against the default on one Intel Xeon VM,
     # as CPUs round differently): 36 epochs (+0.3, flat from epoch 29), EMA weights, weight
-    # decay 0.05, and timm's deep stem (+1.9 points on this data over seeds 0-1, -2.5 on a
-    # 1500-image VQA v2 layout set: it would fit this data).
+    # decay 0.05, label smoothing 0.1 (-0.5 / +0.1 at seeds 0 / 1), and timm's deep stem
+    # (+1.9 points on this data over seeds 0-1, -2.5 on a 1500-image VQA v2 layout set: it
+    # would fit this data).
     from_pixels=dict(vision_lr=1e-3),
     from_pixels_train=dict(epochs=32, min_lr_ratio=0.05, image_group=5, shift_pixels=4),
     per_strategy={
