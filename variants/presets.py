@@ -188,8 +188,8 @@ register_preset(Preset(
     # 1e-3 forgot the image (42.9 / 0.0, the question-only answers); at 1e-4 50.8 / 6.9; at
     # 3e-4 49.4 / 5.6. With the run's lr at 3e-3 (one Intel Xeon VM, seeds 0 / 1): 1e-4 51.9 /
     # 7.6 and 52.9 / 8.5; 5e-5 52.8 / 9.0 and 52.6 / 9.0; 2e-5 52.5 / 8.0 and 53.0 / 8.3;
-    # 2e-4 51.2 / 6.9 (seed 0). Not lowered: on a 1200-training-image VQA v2 layout set,
-    # whose backbones are pretrained weakly, 5e-5 gave 40.8 / 0.3 against 1e-4's 44.2 / 1.1
+    # 2e-4 51.2 / 6.9 (seed 0). Not lowered: on that 1500-image VQA v2 layout set (1200
+    # training images: backbones pretrained weakly) 5e-5 gave 40.8 / 0.3, 1e-4 44.2 / 1.1
     per_strategy={**{name: {"vision_layers": 1} for name in ("promptfuse", "magma", "limber")},
                   "finetune": {"backbone_lr": 1e-4}},
     # Measured on the built-in data, seed 0, 2 epochs (test acc / image reliance): prompt and
