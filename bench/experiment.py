@@ -185,6 +185,7 @@ def prepare(model: ModelSpec, data_dir: str | Path | None, announce: bool = True
     special ids from the data) with the data itself; ``None`` = the built-in synthvqa.
     The data is loaded (and so checked) before any backbone is pretrained on it.
     ``announce``: say when the preset's backbones cannot be had on this data."""
+    model.config()  # a bad key or value fails before the built-in data is generated
     data_dir = ensure_data(data_dir)
     data = load_data(model, data_dir)
     return PreparedRun(_as_trained(model, data_dir, data, announce), data, data_dir)

@@ -177,6 +177,8 @@ CASES = [
          _ckpt(p) / "last_eval.json").write_text("not json"))]),
     ("pretrain-zero-epochs", "--epochs must be >= 1",  # refused before any data is made
      lambda t, d, r: ["pretrain", "text", "--epochs", "0"]),
+    ("train-bad-value-before-data", "adapter_reduction=0: must be >= 1",  # no data made
+     lambda t, d, r: ["train", "magma", "--preset", "epalm-tiny", "--set", "adapter_reduction=0"]),
 ]
 
 
