@@ -9,6 +9,7 @@ Everything builds on the meta device for FLOP counting without memory.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import BaseConfig, knob
 from .errors import UserError
 
 # name -> (width, depth, heads)
@@ -40,6 +42,25 @@ BERT_SIZES = {
 
 
 STEMS = ("patch", "conv")
+
+
+@dataclass
+class VisionConfig(BaseConfig):
+    """The ViT knobs every family that reads an image shares (encoder fusion, frozen LM)."""
+
+    vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
+    patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
+    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
+                            "(a small timm ResNet at the same stride)", choices=STEMS)
+    vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
+                            "directory holding model.safetensors (empty = random init)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.image_size % self.patch_size:
+            raise UserError(
+                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}"
+            )
 
 
 def conv_stem(patch_size: int, width: int) -> nn.Module:

@@ -21,28 +21,18 @@ from torch import nn
 
 from .blocks import Block, TokenLearner, masked_mean
 from .config import knob
-from .fusion_base import EncoderFusionConfig, EncoderFusionModel, check_split
+from .fusion_base import EncoderFusionConfig, EncoderFusionModel, IteratedLayers
 from .registry import register_strategy
 
 
 @dataclass
-class CotokConfig(EncoderFusionConfig):
+class CotokConfig(IteratedLayers, EncoderFusionConfig):
     iterations: int = knob(4, "co-tokenization iterations", minimum=1)
     num_tokens: int = knob(64, "image tokens pooled per iteration", minimum=1)
     fusion_layers: int = knob(32, "transformer layers in total, fusion_layers / iterations "
                               "per iteration", minimum=1)
     learner_hidden: int = knob(0, "TokenLearner scoring-MLP width (0 = mlp_ratio x width)",
                                minimum=0)
-
-    @property
-    def fusion_depth(self) -> int:
-        """Fusion layers in total (transformer layers over pooled + text tokens);
-        the depth axis of the FLOPs-scaling plot."""
-        return self.fusion_layers
-
-    def validate(self) -> None:
-        super().validate()
-        check_split(self.fusion_layers, self.iterations)
 
 
 class CotokFusion(nn.Module):

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import STEMS, VIT_SIZES, build_vit, freeze
-from .config import BaseConfig, knob
+from .backbones import VIT_SIZES, VisionConfig, build_vit, freeze
+from .config import knob
 from .errors import UserError
 from .frozen_lm_parts import (
     ACTIVATIONS,
@@ -63,16 +63,10 @@ PAPER = "eP-ALM (Shukor, Dancette & Cord 2023, arXiv 2303.11403)"
 
 
 @dataclass
-class FrozenLMConfig(BaseConfig):
+class FrozenLMConfig(VisionConfig):
     family: ClassVar[str] = "frozen-lm"  # the registry reads it: declared once, here
     text_vocab_size: int = knob(OPT_VOCAB, "LM vocabulary (an lm_path checkpoint brings its own)",
                                 minimum=8)
-    vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
-    patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
-    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
-                            "(a small timm ResNet at the same stride)", choices=STEMS)
-    vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
-                            "directory holding model.safetensors (empty = random init)")
     lm: str = knob("opt-350m", "OPT size (public configs; micro for CPU)", choices=tuple(OPT_SIZES))
     lm_path: str = knob("", "local save_pretrained OPT directory (empty = random init of `lm`)")
     freeze_backbones: bool = knob(True, "keep ViT and LM frozen: no grads, eval mode")
@@ -111,9 +105,6 @@ class FrozenLMConfig(BaseConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.image_size % self.patch_size:
-            raise UserError(
-                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}")
         depth = VIT_SIZES[self.vision][1]
         if self.visual_tokens == "cls" and self.vision_layers > depth:
             raise UserError(f"vision_layers={self.vision_layers}: ViT-{self.vision} has only "

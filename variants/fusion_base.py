@@ -16,24 +16,18 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .backbones import BERT_SIZES, STEMS, VIT_SIZES, ImageEncoder, TextEncoder, freeze
+from .backbones import BERT_SIZES, ImageEncoder, TextEncoder, VisionConfig, freeze
 from .blocks import VQA_LOSSES, BiGRUText, ClassifierHead, vqa_loss
-from .config import BaseConfig, knob
+from .config import knob
 from .errors import UserError
 from .interface import Batch, FusionModel, Output, decay_groups
 
 
 @dataclass
-class ImageFusionConfig(BaseConfig):
+class ImageFusionConfig(VisionConfig):
     """What every encoder-fusion strategy shares: the image encoder and the fusion width."""
 
     family: ClassVar[str] = "encoder-fusion"  # the registry reads it: declared once, here
-    vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
-    patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
-    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
-                            "(a small timm ResNet at the same stride)", choices=STEMS)
-    vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
-                            "directory holding model.safetensors (empty = random init)")
     freeze_vision: bool = knob(False, "freeze the image encoder")
     vision_lr: float = knob(0.0, "learning rate of the image encoder when it trains "
                             "(freeze_vision=false; scheduled; 0 = the run's lr)", minimum=0.0)
@@ -42,12 +36,6 @@ class ImageFusionConfig(BaseConfig):
                             "softmax (cross-entropy on the normalised scores)",
                             choices=VQA_LOSSES)
 
-    def validate(self) -> None:
-        super().validate()
-        if self.image_size % self.patch_size:
-            raise UserError(
-                f"image_size={self.image_size} is not divisible by patch_size={self.patch_size}"
-            )
 
 
 @dataclass
@@ -83,16 +71,26 @@ def token_text_encoder(cfg: EncoderFusionConfig) -> nn.Module:
     return freeze(encoder) if cfg.freeze_text else encoder
 
 
-def check_split(fusion_layers: int, iterations: int) -> None:
-    """``fusion_layers`` transformer layers shared out evenly over ``iterations``."""
-    if fusion_layers < 1 or iterations < 1:
-        raise UserError(f"fusion_layers={fusion_layers}, iterations={iterations}: "
-                        "must be positive")
-    if fusion_layers % iterations:
-        raise UserError(
-            f"fusion_layers={fusion_layers} must be a multiple of iterations={iterations} "
-            f"(each iteration runs fusion_layers / iterations layers)"
-        )
+class IteratedLayers:
+    """Config mixin of the iterative fusions (jar, cotok): their ``fusion_layers``
+    transformer layers are shared out evenly over ``iterations``, and ``fusion_layers`` is
+    the depth axis of the FLOPs-scaling plot. Both knobs are declared by each strategy
+    (their help names what one iteration does there)."""
+
+    fusion_layers: int
+    iterations: int
+
+    @property
+    def fusion_depth(self) -> int:
+        return self.fusion_layers
+
+    def validate(self) -> None:
+        super().validate()
+        layers, iterations = self.fusion_layers, self.iterations
+        if layers % iterations:
+            raise UserError(f"fusion_layers={layers} must be a multiple of iterations="
+                            f"{iterations} (each iteration runs fusion_layers / iterations "
+                            "layers)")
 
 
 class EncoderFusionModel(FusionModel):

@@ -38,12 +38,12 @@ from torch import nn
 
 from .blocks import Attention, Block, LatentResampler, Mlp, TanhGate, TokenLearner
 from .config import knob
-from .fusion_base import EncoderFusionConfig, EncoderFusionModel, check_split
+from .fusion_base import EncoderFusionConfig, EncoderFusionModel, IteratedLayers
 from .registry import register_strategy
 
 
 @dataclass
-class JarConfig(EncoderFusionConfig):
+class JarConfig(IteratedLayers, EncoderFusionConfig):
     iterations: int = knob(4, "gated fusion iterations (Table 4a)", minimum=1)
     num_tokens: int = knob(64, "latent tokens N per modality (Table 4b)", minimum=1)
     fusion_layers: int = knob(32, "standard transformer layers in total, fusion_layers / "
@@ -57,16 +57,6 @@ class JarConfig(EncoderFusionConfig):
     gate_init: float = knob(0.0, "initial alpha and beta (0 = gated branches start closed)")
     learner_hidden: int = knob(0, "TokenLearner scoring-MLP width for resampling=spatial "
                                "(0 = mlp_ratio x width)", minimum=0)
-
-    @property
-    def fusion_depth(self) -> int:
-        """Fusion layers in total (standard transformer layers over the latents);
-        the depth axis of the FLOPs-scaling plot."""
-        return self.fusion_layers
-
-    def validate(self) -> None:
-        super().validate()
-        check_split(self.fusion_layers, self.iterations)
 
 
 class GatedFusionBlock(nn.Module):
