@@ -78,13 +78,24 @@ def test_ridge_probe_separates_what_is_linear_and_not_what_is_noise():
     assert _ridge_accuracy(x[:300], noise[:300], x[300:], noise[300:], 2) < 0.7
 
 
-def test_conv_stem_keeps_the_token_grid_and_rejects_odd_patch_sizes():
-    vit = build_vit("micro", 64, 8, stem="conv")
+@pytest.mark.parametrize("stem", ["conv", "conv-deep"])
+def test_conv_stem_keeps_the_token_grid_and_rejects_odd_patch_sizes(stem):
+    vit = build_vit("micro", 64, 8, stem=stem)
     assert vit.forward_features(torch.randn(2, 3, 64, 64)).shape == (2, 1 + 64, 64)
     with torch.device("meta"):
-        assert build_vit("micro", 64, 8, stem="conv").pos_embed.shape == (1, 65, 64)
+        assert build_vit("micro", 64, 8, stem=stem).pos_embed.shape == (1, 65, 64)
     with pytest.raises(UserError, match="patch_size 8, 16 or 32"):
-        build_vit("micro", 60, 6, stem="conv")
+        build_vit("micro", 60, 6, stem=stem)
+
+
+def test_the_deep_conv_stem_is_timms_three_convolution_stem():
+    """conv-deep replaces the 7x7 convolution by three 3x3 ones (16-16-32 channels)."""
+    plain = build_vit("micro", 64, 8, stem="conv").patch_embed.backbone
+    deep = build_vit("micro", 64, 8, stem="conv-deep").patch_embed.backbone
+    assert plain.conv1.kernel_size == (7, 7)
+    convs = [m for m in deep.conv1.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.out_channels) for c in convs] == [((3, 3), 16), ((3, 3), 16),
+                                                                ((3, 3), 32)]
 
 
 def test_conv_stem_computes_the_same_in_channels_last_as_in_the_default_layout():

@@ -41,7 +41,7 @@ BERT_SIZES = {
 }
 
 
-STEMS = ("patch", "conv")
+STEMS = ("patch", "conv", "conv-deep")
 
 
 @dataclass
@@ -50,8 +50,10 @@ class VisionConfig(BaseConfig):
 
     vision: str = knob("base", "timm ViT size", choices=tuple(VIT_SIZES))
     patch_size: int = knob(16, "ViT patch size in pixels", minimum=1)
-    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding) or conv "
-                            "(a small timm ResNet at the same stride)", choices=STEMS)
+    vision_stem: str = knob("patch", "ViT input stem: patch (linear patch embedding), conv "
+                            "(a small timm ResNet at the same stride) or conv-deep (the "
+                            "same with timm's deep stem: three 3x3 convolutions for the 7x7)",
+                            choices=STEMS)
     vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
                             "directory holding model.safetensors (empty = random init)")
 
@@ -63,7 +65,7 @@ class VisionConfig(BaseConfig):
             )
 
 
-def conv_stem(patch_size: int, width: int) -> nn.Module:
+def conv_stem(patch_size: int, width: int, deep: bool = False) -> nn.Module:
     """timm's ResNet (BasicBlock, one block per stage, channels 16/32/64/``width``) as a
     ViT's input stem: its ``output_stride`` = ``patch_size`` (later stages dilate instead of
     striding), so it returns the same token grid as a patch embedding, which timm's
@@ -77,15 +79,17 @@ def conv_stem(patch_size: int, width: int) -> nn.Module:
     the built-in data (seeds 0 and 1), that keeps colour linearly readable (probe 87-94 %
     against 42-56 % with norms at 1). Images enter channels-last (oneDNN's fast layout on
     CPU; same weights and outputs): measured at 64 px, batch 64, 1 thread, forward 49 -> 23
-    ms, forward + backward 109 -> 81 ms."""
+    ms, forward + backward 109 -> 81 ms. ``deep``: timm's deep stem (ResNet-C: three 3x3
+    convolutions, 16-16-32 channels, in place of the 7x7), as many multiply-adds; trained
+    from raw pixels it learns more where data allows (``tiny``'s from-pixels setting)."""
     from timm.layers import GroupNorm1
     from timm.models.resnet import BasicBlock, ResNet
 
     if patch_size not in (8, 16, 32):
-        raise UserError(f"vision_stem=conv needs patch_size 8, 16 or 32, not {patch_size}")
+        raise UserError(f"a conv stem needs patch_size 8, 16 or 32, not {patch_size}")
     stem = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, width),
-                  stem_width=16, output_stride=patch_size, num_classes=0, global_pool="",
-                  norm_layer=GroupNorm1)
+                  stem_width=16, stem_type="deep" if deep else "", output_stride=patch_size,
+                  num_classes=0, global_pool="", norm_layer=GroupNorm1)
     stem.register_forward_pre_hook(_channels_last)
     return stem
 
@@ -100,8 +104,8 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
     """A timm VisionTransformer without classifier; ``path`` loads a safetensors state dict, a
     file or a checkpoint directory's ``model.safetensors`` (position embeddings are resampled
     to ``image_size`` by timm's checkpoint filter).
-    ``stem``: ``patch`` (a linear patch embedding) or ``conv`` (``conv_stem`` + timm's
-    ``HybridEmbed``: same token grid, [CLS] and blocks)."""
+    ``stem``: ``patch`` (a linear patch embedding), ``conv`` or ``conv-deep``
+    (``conv_stem`` + timm's ``HybridEmbed``: same token grid, [CLS] and blocks)."""
 
     from timm.layers import HybridEmbed
     from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
@@ -110,8 +114,8 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
         raise UserError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
     width, depth, heads = VIT_SIZES[size]
     embed = {}
-    if stem == "conv":
-        backbone = conv_stem(patch_size, width)
+    if stem in ("conv", "conv-deep"):
+        backbone = conv_stem(patch_size, width, deep=stem == "conv-deep")
         embed = dict(patch_size=1, embed_layer=partial(HybridEmbed, backbone=backbone))
     model = VisionTransformer(
         img_size=image_size, patch_size=embed.pop("patch_size", patch_size), embed_dim=width,
