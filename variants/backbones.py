@@ -80,8 +80,8 @@ def conv_stem(patch_size: int, width: int, deep: bool = False) -> nn.Module:
     against 42-56 % with norms at 1). Images enter channels-last (oneDNN's fast layout on
     CPU; same weights and outputs): measured at 64 px, batch 64, 1 thread, forward 49 -> 23
     ms, forward + backward 109 -> 81 ms. ``deep``: timm's deep stem (ResNet-C: three 3x3
-    convolutions, 16-16-32 channels, in place of the 7x7), as many multiply-adds; trained
-    from raw pixels it learns more where data allows (``tiny``'s from-pixels setting)."""
+    convolutions, 16-16-32 channels, in place of the 7x7), as many multiply-adds; from raw
+    pixels it lifts cross_attn and sinks flamingo (``variants/presets.py``)."""
     from timm.layers import GroupNorm1
     from timm.models.resnet import BasicBlock, ResNet
 

@@ -11,7 +11,8 @@ from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
 QUICK_MEASURED = ("9.7-15 min wall from a fresh clone, depending on the machine: 582 s on "
-                  "2 Intel Xeon cores (matmul peak measured 417 GFLOP/s), 597-682 s on 2 AMD "
+                  "2 Intel Xeon cores (matmul peak measured 417 GFLOP/s), 684 s on another "
+                  "(peak 323; the same figures to the digit), 597-682 s on 2 AMD "
                   "EPYC cores (twelve runs, peak 193-219; the speed drifts even within a "
                   "run), 905 s on 2 Intel Xeon cores of a slower VM (peak 227, yet every "
                   "trained point 1.1-1.7x as long as on AMD)")
@@ -34,8 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="dataset directory (default: built-in synthvqa). On other "
                    "data the encoder-fusion rows train their encoder from raw pixels (tiny's "
                    "from-pixels recipe) and the frozen-LM rows' backbones are pretrained on it "
-                   "first: measured 967 s from a fresh clone on 2 cores for a 1500-image VQA "
-                   "v2-style set with 7129 training questions")
+                   "first: measured from a fresh clone on 2 cores, 967 s for a 1500-image VQA "
+                   "v2-style set with 7129 training questions, 1789 s for a 3000-image one "
+                   "with 12,000 (about twice the questions and a slower VM)")
     p.add_argument("--workers", type=workers_count, default=0,
                    help="sweep points trained at once, each in its own process on its share "
                    "of the cores (default 0: one per core, at most 4; 1 = one after another)")
