@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.errors import UserError
-from bench.pretrain import _packed
+from bench.pretrain import TEXT_LINES, _packed, text_epochs
 
 
 def test_lines_are_packed_end_to_end_into_full_blocks():
@@ -19,6 +19,12 @@ def test_lines_are_packed_end_to_end_into_full_blocks():
 def test_a_corpus_shorter_than_one_block_is_one_clear_error():
     with pytest.raises(UserError, match="fewer than one 128-token block"):
         _packed([[1, 2, 3]], block=128)
+
+
+def test_a_small_corpus_gets_the_lines_of_the_built_in_one_at_least_three_epochs():
+    assert text_epochs(TEXT_LINES // 3) == 3 and text_epochs(10 * TEXT_LINES) == 3
+    assert text_epochs(12_000) == 12 and text_epochs(6_000) == 24
+    assert text_epochs(7_129) * 7_129 >= TEXT_LINES > (text_epochs(7_129) - 1) * 7_129
 
 
 @pytest.mark.slow
@@ -40,6 +46,9 @@ def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
     train = load_examples(data, "train")
     meta = json.loads((out / "meta.json").read_text())
     assert meta["corpus_lines"] == len(train)
+    monkeypatch.setattr(pretrain, "TEXT_LINES", 4 * len(train))  # epochs not given
+    default = pretrain.pretrain_text(data, block=16)
+    assert json.loads((default / "meta.json").read_text())["epochs"] == 4 and default != out
     saved = json.loads((out / "config.json").read_text())
     tok = default_tokenizer(data, train)
     assert saved["vocab_size"] == len(tok)
@@ -55,3 +64,27 @@ def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
     annotations["annotations"][0]["multiple_choice_answer"] = "purple"
     path.write_text(json.dumps(annotations))
     assert pretrain.pretrain_text(data, epochs=1, block=16) != out
+
+
+def test_the_built_in_data_keeps_three_epochs_and_so_its_shipped_lm(tmp_path, monkeypatch):
+    """The small-corpus rule applies off the built-in data only: there the settings, and
+    so the cache key the shipped OPT is filed under, stay those of 3 epochs."""
+    import bench.pretrain as pretrain
+
+    (tmp_path / "synthvqa.json").write_text('{"seed": 0}')
+    asked = []
+    monkeypatch.setattr(pretrain, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(pretrain.reference, "fetch", lambda out, marker: asked.append(out.name)
+                        or True)
+    pretrain.pretrain_text(tmp_path)
+    key = pretrain._key("text", '{"seed": 0}', size="micro", epochs=3, seed=0, lr=3e-3,
+                        block=128)
+    assert asked == [f"opt-micro-{key}"]
+
+
+def test_pretrain_help_states_the_small_corpus_rule(capsys):
+    from bench.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["pretrain", "--help"])
+    assert f"{TEXT_LINES:,}" in " ".join(capsys.readouterr().out.split())

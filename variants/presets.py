@@ -186,7 +186,8 @@ register_preset(Preset(
     # nine: +0.6 points of accuracy and +0.6 of reliance. Reduction 2: magma 52.2 (seed 0).
     # the micro ViT and micro OPT pretrained on the data (built-in: the shipped ones;
     # elsewhere made from its training split: ViT on its answers, OPT on its questions
-    # and answers), frozen by the strategies themselves. On a 1500-image third-party-style
+    # and answers, for more epochs when they are few: bench.pretrain.text_epochs), frozen by
+    # the strategies themselves. On a 1500-image third-party-style
     # set (seed 0, test acc / image reliance): epalm 41.6 / 0.0 with a random ViT and the
     # data's OPT (0 % with both random), 51.7 / 9.2 with the answer-pretrained ViT
     pretrained=dict(vision_path="@pretrained", lm_path="@pretrained"),
