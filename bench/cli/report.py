@@ -36,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "data the encoder-fusion rows train their encoder from raw pixels (tiny's "
                    "from-pixels recipe) and the frozen-LM rows' backbones are pretrained on it "
                    "first: measured from a fresh clone on 2 cores, 967 s for a 1500-image VQA "
-                   "v2-style set with 7129 training questions, 1789 s for a 3000-image one "
-                   "with 12,000 (about twice the questions and a slower VM)")
+                   "v2-style set with 7129 training questions; 1789-2482 s for a "
+                   "3000-image one with 12,000 (about twice the questions; on two slower "
+                   "VMs)")
     p.add_argument("--workers", type=workers_count, default=0,
                    help="sweep points trained at once, each in its own process on its share "
                    "of the cores (default 0: one per core, at most 4; 1 = one after another)")
