@@ -11,6 +11,7 @@ from bench.cli import main
 from bench.data.loaders import (
     available_splits,
     detect_format,
+    files_state,
     load_coco_captions,
     load_examples,
     load_gqa,
@@ -60,6 +61,21 @@ def test_vqa2_real_layout(tmp_path):
     assert first.image_path.endswith("COCO_val2014_000000000042.jpg")
     assert first.answers[:2] == ("2", "two") and len(first.answers) == 10
     assert (first.answer, first.answer_type, first.question_type) == ("2", "number", "how many")
+
+
+def test_symlinked_images_and_a_stale_link(tmp_path):
+    """Real data often links its image folder in from elsewhere, and a stale link beside
+    it is no reason to fail: the images load through the link, and the files' state that
+    keys the loaded-data cache is read (a dangling link counted as the link itself)."""
+    root = vqa_fixture(tmp_path / "data")
+    (root / "val2014").rename(tmp_path / "images")
+    (root / "val2014").symlink_to(tmp_path / "images", target_is_directory=True)
+    (root / "old_images").symlink_to(tmp_path / "gone")
+    assert Path(load_examples(root, "val")[0].image_path).is_file()
+    before = files_state(root)
+    assert "old_images" in {name for _, name, *_ in before}
+    write(root / "notes.txt", "edited")
+    assert files_state(root) != before
 
 
 def test_synthvqa_reads_with_the_vqa_and_coco_loaders(tmp_path):
