@@ -12,7 +12,8 @@ keys take a real checkpoint instead:
 - text: an OPT causal LM trained on the training split's captions (where the data has
   them) and ``<s> question </a> answer </s>`` lines (eP-ALM's format), packed into
   128-token sequences, for 3 epochs or as many as a small corpus needs (``text_epochs``);
-  ``save_pretrained`` + tokenizer.
+  ``save_pretrained`` + tokenizer, and its loss on the validation split's corpus
+  (``held_out_loss``) in the output and ``meta.json``.
 
 Both need only a training split, so the presets' ``@pretrained`` backbones exist on
 third-party data too (the frozen-LM family then reads a trained LM and ViT, not random
@@ -229,13 +230,18 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int | None 
     steps = epochs * -(-len(ids) // batch_size)
     loss = _loop(model, _epochs(len(ids), batch_size, epochs, seed), steps, lr, lm_loss,
                  desc=f"text OPT-{size}, {epochs} epochs")
+    seconds = time.perf_counter() - start
+    val_loss = held_out_loss(model, tok, data_dir, block)
+    print("[pretrain] text: held-out loss " + (f"{val_loss:.3f} per token on the validation "
+          "split's corpus" if val_loss is not None else "not measured (the "
+          "validation corpus is shorter than one block)"), flush=True)
     with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         atomic_write_json(tmp / "meta.json", {
             "kind": "text", "size": size, "corpus_lines": len(lines), "block": block,
             "sequences": len(ids), "epochs": epochs, "final_train_loss": loss,
-            "data": str(data_dir), "seconds": time.perf_counter() - start})
+            "val_loss": val_loss, "data": str(data_dir), "seconds": seconds})
     return out
 
 
@@ -259,16 +265,32 @@ def _packed(lines: list[list[int]], block: int) -> torch.Tensor:
     return flat[: len(flat) // block * block].view(-1, block)
 
 
-def _text_corpus(data_dir: Path) -> tuple[Any, list[str]]:
-    """The tokenizer training runs use on this data (``default_tokenizer``) and the
-    corpus: ``<s> question </a> answer </s>`` lines of the training split, then its
-    captions where the data has COCO-style caption files."""
+def _text_corpus(data_dir: Path, split: str = "train") -> tuple[Any, list[str]]:
+    """The tokenizer training runs use on this data (``default_tokenizer``, made from the
+    training split) and the corpus of ``split``: ``<s> question </a> answer </s>`` lines,
+    then its captions where the data has COCO-style caption files."""
 
     train = load_examples(data_dir, "train", task="vqa")
     tok = default_tokenizer(data_dir, train)
     bos, eos = tok.bos_token, tok.eos_token
-    lines = [f"{bos} {ex.question} </a> {ex.answer} {eos}" for ex in train]
+    examples = train if split == "train" else load_examples(data_dir, split, task="vqa")
+    lines = [f"{bos} {ex.question} </a> {ex.answer} {eos}" for ex in examples]
     if available_splits(data_dir, "coco-captions"):
-        lines += [f"{bos} {cap} {eos}" for ex in load_examples(data_dir, "train", task="caption")
+        lines += [f"{bos} {cap} {eos}" for ex in load_examples(data_dir, split, task="caption")
                   for cap in ex.answers]
     return tok, lines
+
+
+def held_out_loss(model, tok, data_dir: Path, block: int) -> float | None:
+    """Mean next-token loss of the LM on the validation split's corpus, packed as its
+    training corpus is (eval mode): whether more epochs still teach it anything or only
+    fit the training lines. None when the validation corpus is shorter than a block."""
+    _, lines = _text_corpus(data_dir, "val")
+    flat = [t for line in tok(lines, add_special_tokens=False)["input_ids"] for t in line]
+    if len(flat) < block:
+        return None
+    ids = _packed([flat], block)
+    model.eval()
+    with torch.no_grad():
+        losses = [model(input_ids=b, labels=b).loss * len(b) for b in ids.split(8)]
+    return float(sum(losses) / len(ids))

@@ -27,6 +27,24 @@ def test_a_small_corpus_gets_the_lines_of_the_built_in_one_at_least_three_epochs
     assert text_epochs(7_129) * 7_129 >= TEXT_LINES > (text_epochs(7_129) - 1) * 7_129
 
 
+def test_the_held_out_loss_reads_the_validation_corpus_packed(small_data):
+    """The LM's loss on the validation split's corpus, packed as training packs it: a
+    random LM scores about ln(vocabulary); a block longer than the corpus is no figure."""
+    import math
+
+    from bench.pretrain import _text_corpus, held_out_loss
+    from variants.opt import build_opt
+
+    tok, _ = _text_corpus(small_data)
+    _, val_lines = _text_corpus(small_data, "val")
+    assert val_lines and all(line.startswith(tok.bos_token) for line in val_lines)
+    torch.manual_seed(0)
+    model = build_opt("micro", vocab_size=len(tok), eos=tok.eos_token_id, pad=tok.pad_token_id)
+    loss = held_out_loss(model, tok, small_data, block=16)
+    assert abs(loss - math.log(len(tok))) < 0.5
+    assert held_out_loss(model, tok, small_data, block=100_000) is None
+
+
 @pytest.mark.slow
 def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
         small_data, tmp_path, monkeypatch):
@@ -45,7 +63,7 @@ def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
     out = pretrain.pretrain_text(data, epochs=1, block=16)
     train = load_examples(data, "train")
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["corpus_lines"] == len(train)
+    assert meta["corpus_lines"] == len(train) and 0 < meta["val_loss"] < 10
     monkeypatch.setattr(pretrain, "TEXT_LINES", 4 * len(train))  # epochs not given
     default = pretrain.pretrain_text(data, block=16)
     assert json.loads((default / "meta.json").read_text())["epochs"] == 4 and default != out
