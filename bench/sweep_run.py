@@ -111,17 +111,20 @@ def run_sweeps(sweeps: list[tuple[SweepSpec, str | Path]], *, progress: bool = T
         pooled = [s for s in opened if run_point is None and s.poolable()]
         if workers < 2 or sum(len(s.todo) for s in pooled) < 2:
             pooled = []
-        lines = progress and not sys.stderr.isatty()  # a log: lines, no bar
+        # no bar (a log, or --no-progress): a line per finished point; a log also gets a
+        # line per training epoch, so no point runs for minutes without a line
+        lines = not (progress and sys.stderr.isatty())
+        epoch_lines = progress and not sys.stderr.isatty()
         if pooled:
             names = ", ".join(s.name for s in pooled)
             n = sum(len(s.todo) for s in pooled)
             with stage(f"sweeps {names} in one pool ({n} points)"):
-                _run_pooled(pooled, workers, progress, lines, beside)
+                _run_pooled(pooled, workers, progress, lines, epoch_lines, beside)
         for s in opened:
             if s not in pooled and s.todo:
                 with stage(f"sweep {s.name} ({len(s.todo)} points)"):
                     _run_serial(s, run_point or functools.partial(_run_point,
-                                                                  epoch_lines=lines),
+                                                                  epoch_lines=epoch_lines),
                                 progress, lines)
         for s in opened:
             s.store.ran = len(s.todo)
@@ -170,21 +173,20 @@ def _advance(bar, sweep: _Sweep, point: Point, row: dict, lines: bool) -> None:
 
 
 def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
-                beside: Callable[[int], None] | None) -> None:
+                epoch_lines: bool, beside: Callable[[int], None] | None) -> None:
     """Profile the trained points here, alone (which also pretrains any missing backbone
     once, before the workers need it); then all points in the workers. Trained rows are
     stored as they finish, counted ones in their spec's order."""
     trained = [s for s in sweeps if s.spec.mode == "train"]
     profiled = _profile_alone(trained, progress, lines)
     who = sweeps[0].name if len(sweeps) == 1 else "sweeps"
-    if progress:
-        counted = sum(len(s.todo) for s in sweeps) - len(profiled)
-        print(f"[{who}] {len(profiled)} trained and {counted} counted points, {workers} at a "
-              f"time, one process each, {threads_per_worker(workers)} torch thread(s) apiece",
-              flush=True)
+    counted = sum(len(s.todo) for s in sweeps) - len(profiled)
+    print(f"[{who}] {len(profiled)} trained and {counted} counted points, {workers} at a "
+          f"time, one process each, {threads_per_worker(workers)} torch thread(s) apiece",
+          flush=True)
     if beside is not None:
         beside(workers)
-    train = functools.partial(_train_point, epoch_lines=lines)
+    train = functools.partial(_train_point, epoch_lines=epoch_lines)
     owner = {id(s.spec): s for s in sweeps}
     jobs = [(s.spec, point, s.store.dir, train if s in trained else _run_point)
             for s in sweeps for point in s.todo]

@@ -267,7 +267,7 @@ def test_ablation_rows_are_labelled_by_the_knob_they_set():
 
 
 def test_no_progress_reaches_the_sweeps(monkeypatch, capsys):
-    """`report --no-progress`: the sweeps run without bars and per-point or epoch lines."""
+    """`report --no-progress` reaches the sweeps: no bars, no epoch lines (a line per point)."""
     seen = {}
 
     def fake_build_report(*args, **kwargs):

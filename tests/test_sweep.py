@@ -75,6 +75,33 @@ def test_rerun_of_finished_sweep_does_no_work(tmp_path):
     assert len(json.loads((tmp_path / "results.json").read_text())) == 3
 
 
+@pytest.mark.parametrize("tty,progress,point_lines,epoch_lines", [
+    (True, True, False, False),    # a terminal: a bar, no lines
+    (False, True, True, True),     # a log: a line per point and per training epoch
+    (True, False, True, False),    # --no-progress: a line per finished point only
+    (False, False, True, False),
+])
+def test_a_training_sweep_without_a_bar_prints_a_line_per_point(
+        tty, progress, point_lines, epoch_lines, tmp_path, monkeypatch, capsys):
+    """Without a bar nothing runs for minutes without a line: each finished point prints
+    one; per-epoch lines only in a log that asked for progress."""
+    import bench.sweep_run as sweep_run
+
+    asked = []
+
+    def fake_point(spec, point, out, epoch_lines=False):
+        asked.append(epoch_lines)
+        return {"strategy": point.strategy}
+
+    monkeypatch.setattr(sweep_run, "_run_point", fake_point)
+    monkeypatch.setattr(sweep_run.sys.stderr, "isatty", lambda: tty)
+    spec = parse_spec({**GOOD, "mode": "train", "grids": GOOD["grids"][:1]})
+    run_sweep(spec, tmp_path, progress=progress, workers=1)
+    out = capsys.readouterr().out
+    assert asked == [epoch_lines] * 2
+    assert ("[t] 2/2 concat {'depth': 2}: 0 s" in out) == point_lines, out
+
+
 def test_rerun_completes_only_missing_points(tmp_path):
     spec = parse_spec(GOOD)
     spec_small = parse_spec({**GOOD, "grids": GOOD["grids"][:1]})

@@ -45,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--render-only", action="store_true",
                    help="render from stored results; run nothing")
     p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="one line per stage only: no bars, no per-point or per-epoch lines")
+                   help="no bars and no per-epoch lines: one line per stage and per "
+                        "finished point")
     p.set_defaults(func=run)
 
 
