@@ -318,7 +318,7 @@ def test_report_runs_a_plan_in_one_pool_then_a_rerun_only_renders(workers, small
     assert (runs / "floors.csv").is_file() and (runs / "jar_paper.csv").is_file()
     assert len(ResultStore(runs / "strategies_quick").rows) == 2
     assert "| data |" in page.read_text()  # the stage table, in the environment section
-    capsys.readouterr()
+    assert "[strategies_quick] 2/2 " in capsys.readouterr().out  # a line per point, no bar
     report.build_report(runs=runs, out=out, data=small_data, progress=False, workers=workers)
     assert "in one pool" not in capsys.readouterr().out  # nothing ran: no sweep stage
     assert json.loads((runs / "stages.json").read_text()) == timing
