@@ -247,8 +247,10 @@ def _sweep_done(sweep: _Sweep, seconds: float, lines: bool) -> None:
 
 
 def _label(point: Point) -> str:
-    varied = {k: v for k, v in point.varied.items() if k != "strategy"}
-    return point.strategy + (f" {short(varied)}" if varied else "")
+    """``strategy key=value ...`` for a log line or a stage, with the seed unless 0."""
+    varied = [f"{k}={v if isinstance(v, str) else short(v)}"
+              for k, v in point.varied.items() if k != "strategy"]
+    return " ".join([point.strategy, *varied, *([f"seed={point.seed}"] if point.seed else [])])
 
 
 def _timed_point(spec: SweepSpec, point: Point, out_dir: Path, run_point) -> dict:

@@ -99,7 +99,7 @@ def test_a_training_sweep_without_a_bar_prints_a_line_per_point(
     run_sweep(spec, tmp_path, progress=progress, workers=1)
     out = capsys.readouterr().out
     assert asked == [epoch_lines] * 2
-    assert ("[t] 2/2 concat {'depth': 2}: 0 s" in out) == point_lines, out
+    assert ("[t] 2/2 concat depth=2: 0 s" in out) == point_lines, out
 
 
 def test_rerun_completes_only_missing_points(tmp_path):
