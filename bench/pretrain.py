@@ -267,25 +267,30 @@ def _packed(lines: list[list[int]], block: int) -> torch.Tensor:
 
 def _text_corpus(data_dir: Path, split: str = "train") -> tuple[Any, list[str]]:
     """The tokenizer training runs use on this data (``default_tokenizer``, made from the
-    training split) and the corpus of ``split``: ``<s> question </a> answer </s>`` lines,
-    then its captions where the data has COCO-style caption files."""
+    training split) and the corpus of ``split`` (``_corpus_lines``)."""
 
     train = load_examples(data_dir, "train", task="vqa")
     tok = default_tokenizer(data_dir, train)
+    return tok, _corpus_lines(data_dir, split, tok, train if split == "train" else None)
+
+
+def _corpus_lines(data_dir: Path, split: str, tok, examples: list | None = None) -> list[str]:
+    """``<s> question </a> answer </s>`` lines of ``split`` (its ``examples`` where already
+    loaded), then its captions where the data has COCO-style caption files."""
+    examples = examples if examples is not None else load_examples(data_dir, split, task="vqa")
     bos, eos = tok.bos_token, tok.eos_token
-    examples = train if split == "train" else load_examples(data_dir, split, task="vqa")
     lines = [f"{bos} {ex.question} </a> {ex.answer} {eos}" for ex in examples]
     if available_splits(data_dir, "coco-captions"):
         lines += [f"{bos} {cap} {eos}" for ex in load_examples(data_dir, split, task="caption")
                   for cap in ex.answers]
-    return tok, lines
+    return lines
 
 
 def held_out_loss(model, tok, data_dir: Path, block: int) -> float | None:
     """Mean next-token loss of the LM on the validation split's corpus, packed as its
     training corpus is (eval mode): whether more epochs still teach it anything or only
     fit the training lines. None when the validation corpus is shorter than a block."""
-    _, lines = _text_corpus(data_dir, "val")
+    lines = _corpus_lines(data_dir, "val", tok)
     flat = [t for line in tok(lines, add_special_tokens=False)["input_ids"] for t in line]
     if len(flat) < block:
         return None
