@@ -52,6 +52,7 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     if not render_only:
         with stages.stage("data"):
             data_dir = ensure_data(data)
+            detect_format(data_dir)  # data that cannot be read stops here, before any plan
         tables: list = []
 
         def tables_beside(pool_workers: int) -> None:  # counted, not timed: in the pool

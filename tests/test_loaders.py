@@ -178,3 +178,17 @@ def test_cli_reports_bad_data_with_exit_2(tmp_path, capsys):
     assert main(["data", "baselines", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fusebench: error:") and err.count("\n") == 1
+
+
+def test_a_folder_of_other_files_is_not_told_to_hold_generated_data(tmp_path, capsys):
+    """An empty directory is where `data make` may write; someone's folder of other files
+    gets the file names looked for instead."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("x")
+    assert main(["data", "baselines", "--data", str(tmp_path / "empty")]) == 2
+    assert "fusebench data make synthvqa" in capsys.readouterr().err
+    assert main(["data", "baselines", "--data", str(tmp_path / "notes")]) == 2
+    err = capsys.readouterr().err
+    assert "data make" not in err and "v2_OpenEnded_mscoco_<split>_questions.json" in err
+    assert err.count("\n") == 1

@@ -280,6 +280,14 @@ def test_no_progress_reaches_the_sweeps(monkeypatch, capsys):
     assert seen["progress"] is True
 
 
+def test_a_report_on_a_directory_without_data_stops_before_its_plan(tmp_path, capsys):
+    code, out, err = run_cli(["report", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                              "--runs", str(tmp_path / "r"), "--no-progress"], capsys)
+    assert code == 2 and "holds no VQA v2 or GQA question files" in err
+    assert out == "" and err.count("\n") == 1
+    assert not (tmp_path / "o" / "report.md").exists()
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_report_runs_a_plan_in_one_pool_then_a_rerun_only_renders(workers, small_data,
                                                                   tmp_path, monkeypatch, capsys):

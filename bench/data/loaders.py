@@ -173,8 +173,21 @@ def detect_format(root: str | Path, task: str = "vqa") -> str:
         if available_splits(root, fmt):
             return fmt
     wanted = "VQA v2 or GQA question" if task == "vqa" else "COCO caption"
+    if not _is_empty(root):  # someone's folder: say what is looked for, not to write there
+        looked = (_PATTERNS["vqa2"], _PATTERNS["gqa"]) if task == "vqa" else (
+            _PATTERNS["coco-captions"],)
+        raise UserError(f"{root} holds no {wanted} files (looked for "
+                        f"{' or '.join(n.format('<split>') for n in looked)} in it or in "
+                        "its questions/ or annotations/)")
     raise UserError(f"{root} holds no {wanted} files; create the built-in data with "
                     f"`fusebench data make synthvqa --out {root}`")
+
+
+def _is_empty(directory: Path) -> bool:
+    try:
+        return next(directory.iterdir(), None) is None
+    except OSError:  # unreadable: not ours to fill
+        return False
 
 
 def _image_dir(root: Path, split: str, image_dir: str | Path | None) -> Path:
