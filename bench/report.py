@@ -78,6 +78,7 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
             atomic_write_json(runs / "stages.json", timed)
 
     results = {spec.name: _rows(runs / spec.name) for spec in specs}
+    unfinished = {spec.name: ResultStore(runs / spec.name).unfinished() for spec in specs}
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
@@ -86,7 +87,8 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
                       floor_intervals=floor_intervals,
                       timing=_read_json(runs / "stages.json"),
                       splits=_read_json(runs / "splits.json"),
-                      scores=_point_scores(runs, results))
+                      scores=_point_scores(runs, results),
+                      unfinished={k: n for k, n in unfinished.items() if n})
     if not render_only:
         print("[report] where the time went:\n" + stages.text_table(stages.records()))
     print(f"report written to {page} ({time.perf_counter() - start:.0f} s)")

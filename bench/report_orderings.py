@@ -6,7 +6,7 @@ JAR Tables 2-4 (GQA accuracy; SNLI-VE shown beside it) and eP-ALM's VQAv2 result
 each claim whose two sides the report trained, the paired bootstrap interval of our
 accuracy difference says whether the run *reproduces* it (interval above 0), *contradicts*
 it (below 0) or *cannot tell* (contains 0); the other claims are "not trained in this
-preset". The claim's caveat says when a side ran one seed, and names a side whose
+preset", or "not trained yet" while a sweep that may hold a side has points to run. The claim's caveat says when a side ran one seed, and names a side whose
 validation accuracy still rose in its last epoch (``report_accuracy.still_improving``).
 A side is a strategy of the strategy sweeps, or a JAR knob value of the Table 4 sweep
 paired with the run that differs from it in that knob only.
@@ -24,6 +24,7 @@ from .report_accuracy import Trained, paired, still_improving
 from .stats import verdict
 
 NOT_TRAINED = "not trained in this preset"
+NOT_YET = "not trained yet (its sweep is unfinished)"
 JAR_STRATEGIES = {"Ours": "jar", "Perceiver": "perceiver",
                   "Iterative Co-tokenization": "cotok", "Concat": "concat"}
 KNOB_SWEEP = "jar_table4_train"
@@ -111,12 +112,17 @@ def epalm_orderings() -> list[Ordering]:
     return out
 
 
-def _match(side: Side, trained: list[Trained]) -> list[Trained]:
+def _holds(sweep: str, side: Side) -> bool:
+    """Whether runs of ``sweep`` can be a side: the strategy sweeps for a strategy, the
+    Table 4 sweep for a JAR knob setting."""
     if side.knob is None:
-        return [t for t in trained if t.strategy == side.strategy
-                and t.sweep.startswith(("strategies", "frozen_lm"))]
-    return [t for t in trained if t.sweep == KNOB_SWEEP and t.strategy == side.strategy
-            and t.row.get(f"cfg.{side.knob}") == side.value]
+        return sweep.startswith(("strategies", "frozen_lm"))
+    return sweep == KNOB_SWEEP
+
+
+def _match(side: Side, trained: list[Trained]) -> list[Trained]:
+    return [t for t in trained if _holds(t.sweep, side) and t.strategy == side.strategy
+            and (side.knob is None or t.row.get(f"cfg.{side.knob}") == side.value)]
 
 
 def _others_equal(a: Trained, b: Trained, knob: str) -> bool:
@@ -150,15 +156,19 @@ def caveat(order: Ordering, pair: tuple[Trained, Trained]) -> str:
     return "; ".join(notes)
 
 
-def orderings_frame(trained: list[Trained]) -> pd.DataFrame:
+def orderings_frame(trained: list[Trained], unfinished: set[str] = frozenset()
+                    ) -> pd.DataFrame:
     """One row per published ordering: the claim, the paper's figures, ours, the paired
-    difference with its interval, and the verdict."""
+    difference with its interval, and the verdict. ``unfinished``: sweeps of the plan
+    with points still to run (a claim they may answer is "not trained yet")."""
     records = []
     for order in jar_orderings() + epalm_orderings():
+        pending = any(_holds(sweep, side) for sweep in unfinished
+                      for side in (order.better, order.worse))
         record = {"source": order.source,
                   "claim": f"{order.better.label} > {order.worse.label}",
-                  "paper": order.paper, "ours": "", "difference": "", "verdict": NOT_TRAINED,
-                  "caveat": ""}
+                  "paper": order.paper, "ours": "", "difference": "",
+                  "verdict": NOT_YET if pending else NOT_TRAINED, "caveat": ""}
         pair = find_pair(order, trained)
         if pair:
             record["caveat"] = caveat(order, pair)

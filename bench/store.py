@@ -90,13 +90,27 @@ class ResultStore:
     def planned_frame(self) -> tuple[pd.DataFrame, int]:
         """The rows of the last recorded plan (every row where none was recorded) and how
         many stored rows that left out."""
-        frame = self.frame()
-        if not self.plan_path.is_file() or POINT_ID not in frame.columns:
+        frame, planned = self.frame(), self._planned_ids()
+        if planned is None or POINT_ID not in frame.columns:
             return frame, 0
+        current = frame[POINT_ID].isin(planned)
+        return frame[current].reset_index(drop=True), int((~current).sum())
+
+    def unfinished(self) -> int:
+        """How many points of the last recorded plan have no row yet (a run stopped
+        before it finished them; the next run of the sweep does)."""
+        planned = self._planned_ids()
+        if not planned:
+            return 0
+        frame = self.frame()
+        done = set(frame[POINT_ID]) if POINT_ID in frame.columns else set()
+        return len(set(planned) - done)
+
+    def _planned_ids(self) -> list[str] | None:
+        if not self.plan_path.is_file():
+            return None
         try:
-            planned = json.loads(self.plan_path.read_text())["point_ids"]
+            return list(json.loads(self.plan_path.read_text())["point_ids"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise UserError(f"plan file {self.plan_path} is not a JSON object with a "
                             "point_ids list (delete it to show every stored row)") from None
-        current = frame[POINT_ID].isin(planned)
-        return frame[current].reset_index(drop=True), int((~current).sum())

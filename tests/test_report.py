@@ -157,6 +157,19 @@ def test_orderings_table_states_a_verdict_or_says_not_trained(stored_runs, tmp_p
     assert by_claim["iterations=2 > iterations=1"] == "not trained in this preset"
     assert by_claim["eP-ALM_ada > eP-ALM"] == "not trained in this preset"
     assert "| JAR Table 3 | JAR > Concat |" in page
+    assert "Unfinished" not in page  # every planned point ran
+
+
+def test_a_stopped_run_renders_as_unfinished_not_as_outside_the_preset(stored_runs, tmp_path,
+                                                                        capsys):
+    ResultStore(stored_runs / "frozen_lm_quick").record_plan(["p1", "p2"])  # none ran
+    page, out = render(stored_runs, tmp_path, capsys)
+    assert "**Unfinished:** 2 planned points have not run yet (frozen_lm_quick: 2)" in page
+    by_claim = dict(zip(*pd.read_csv(out / "paper_orderings.csv")[["claim", "verdict"]]
+                        .T.values))
+    assert by_claim["eP-ALM_ada > eP-ALM"] == "not trained yet (its sweep is unfinished)"
+    assert by_claim["JAR > Concat"] == "reproduces"
+    assert by_claim["iterations=2 > iterations=1"] == "not trained in this preset"
 
 
 def test_rows_without_stored_scores_render_without_intervals(stored_runs, tmp_path, capsys):
