@@ -6,8 +6,9 @@ JAR Tables 2-4 (GQA accuracy; SNLI-VE shown beside it) and eP-ALM's VQAv2 result
 each claim whose two sides the report trained, the paired bootstrap interval of our
 accuracy difference says whether the run *reproduces* it (interval above 0), *contradicts*
 it (below 0) or *cannot tell* (contains 0); the other claims are "not trained in this
-preset", or "not trained yet" while a sweep that may hold a side has points to run. The claim's caveat says when a side ran one seed, and names a side whose
-validation accuracy still rose in its last epoch (``report_accuracy.still_improving``).
+preset", or "not trained yet" while a sweep that may hold a side has points to run. The
+claim's caveat says when a side ran one seed, and names a side whose validation accuracy
+still rose in its last epoch (``report_accuracy.still_improving``).
 A side is a strategy of the strategy sweeps, or a JAR knob value of the Table 4 sweep
 paired with the run that differs from it in that knob only.
 """
