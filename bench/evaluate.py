@@ -8,10 +8,13 @@ normalisation). Figures are percentages.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 
+from .data.loaders import load_examples, read_json
+from .errors import UserError
 from .metrics.vqa import vqa_report
 
 
@@ -53,6 +56,54 @@ def question_scores(predictions: dict, examples) -> dict[str, list]:
 
 def evaluate_vqa(model, dataset, prefix: str = "val", **kwargs) -> dict[str, float]:
     """``{prefix}_vqa_acc`` and ``{prefix}_exact_match`` in %, over the whole split."""
-    report = vqa_report(predict(model, dataset, **kwargs), dataset.examples)
-    return {f"{prefix}_vqa_acc": 100 * report["accuracy"],
-            f"{prefix}_exact_match": 100 * report["exact_match"]}
+    return vqa_metrics(predict(model, dataset, **kwargs), dataset.examples, prefix)
+
+
+def vqa_metrics(predictions: dict, examples: Iterable, prefix: str,
+                per_type: bool = False) -> dict[str, float]:
+    """``{prefix}_vqa_acc`` and ``{prefix}_exact_match`` in %; with ``per_type``, also the
+    accuracy on each answer type the data names (``{prefix}_vqa_acc[yes/no]``: the
+    official script's perAnswerType)."""
+    report = vqa_report(predictions, examples)
+    out = {f"{prefix}_vqa_acc": 100 * report["accuracy"],
+           f"{prefix}_exact_match": 100 * report["exact_match"]}
+    if per_type and set(report["per_answer_type"]) != {"all"}:
+        out.update({f"{prefix}_vqa_acc[{kind}]": 100 * acc
+                    for kind, acc in report["per_answer_type"].items()})
+    return out
+
+
+def results_file(predictions: dict) -> list[dict]:
+    """Answers in the VQA results format the official evaluation reads:
+    ``[{"question_id": ..., "answer": ...}]``."""
+    return [{"question_id": qid, "answer": answer} for qid, answer in predictions.items()]
+
+
+def score_results_file(path: str | Path, data_dir: str | Path, split: str = "test"
+                       ) -> dict[str, float]:
+    """VQA accuracy (overall and per answer type) and exact match of a results file
+    against ``split`` of ``data_dir``. As the official script, it must answer every
+    question of the split and no other; a bad file is one ``UserError``."""
+    examples = load_examples(data_dir, split)
+    results = read_json(Path(path))
+    if not isinstance(results, list) or not all(_is_result(r) for r in results):
+        raise UserError(f"{path}: expected the VQA results format, a list of "
+                        "{question_id, answer} objects with string answers")
+    answers = {r["question_id"]: r["answer"] for r in results}
+    if len(answers) < len(results):
+        raise UserError(f"{path}: {len(results) - len(answers)} question ids are answered "
+                        "more than once")
+    ids = {ex.question_id for ex in examples}
+    missing, extra = ids - answers.keys(), answers.keys() - ids
+    if missing or extra:
+        example = next(iter(missing or extra))
+        raise UserError(f"{path}: does not answer {split}'s questions: {len(missing)} of "
+                        f"them unanswered, {len(extra)} ids not in the split (e.g. "
+                        f"{example!r})")
+    return {"questions": len(examples), **vqa_metrics(answers, examples, split, True)}
+
+
+def _is_result(record) -> bool:
+    qid = record.get("question_id") if isinstance(record, dict) else None
+    return (isinstance(qid, (int, str)) and not isinstance(qid, bool)
+            and isinstance(record.get("answer"), str))

@@ -7,7 +7,6 @@ accuracy in the project is produced the same way. The run directory holds ``run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from contextlib import nullcontext
@@ -22,14 +21,13 @@ import variants
 from . import cache as feature_cache
 from .atomic_files import atomic_write_json
 from .best import BestWeights
-from .checkpoint import check_resumable, latest_checkpoint, load_weights
-from .controls import evaluate_test, save_scores, swap_images
+from .checkpoint import check_resumable
+from .controls import evaluate_test, save_scores
 from .data.dataset import DEFAULT_ANSWER_LEN, VQAData, load_vocabularies, load_vqa_data
 from .data.loaders import files_state
 from .data.synthvqa import ensure_data
 from .data.tokenizer import answer_sep_id
 from .distributed import is_main_process, local_device
-from .errors import UserError
 from .evaluate import evaluate_vqa
 from .lock import output_lock
 from .pretrain import PRETRAINED, can_pretrain, pretrain_text, pretrain_vision
@@ -301,7 +299,7 @@ def _train_and_evaluate(run: PreparedRun, model, opts: _Options) -> dict[str, An
         atomic_write_json(out / "run.json", {
             "strategy": run.model.strategy, "preset": run.model.preset,
             "overrides": run.model.overrides, "data": str(run.data_dir),
-            "train": asdict(train_cfg)})
+            "cwd": str(Path.cwd()), "train": asdict(train_cfg)})
         data.vocab.save(out / "answer_vocab.json")
 
     train_set, val_set, test_set = data.splits["train"], data.splits["val"], data.splits["test"]
@@ -357,42 +355,3 @@ def learning_curve(evals: list[dict]) -> dict[str, Any]:
     if len(accs) >= 2:
         out[VAL_LAST_GAIN] = accs[-1] - max(accs[:-1])
     return out
-
-
-def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1,
-                 blind: bool = True) -> dict[str, Any]:
-    """Rebuild a trained run from its directory and score ``split`` with the weights the
-    run itself tested (the best validation epoch's, else the latest checkpoint's); with
-    ``blind``, also the blind control (every image swapped for another of the split, as
-    in the report) and the image reliance."""
-    run_dir = Path(run_dir)
-    spec_path = run_dir / "run.json"
-    if not spec_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory (no run.json)")
-    try:
-        spec = json.loads(spec_path.read_text())
-        strategy, preset, overrides = spec["strategy"], spec["preset"], spec["overrides"]
-        ok = isinstance(strategy, str) and isinstance(preset, (str, type(None))) and \
-            isinstance(overrides, dict) and isinstance(spec["data"], str)
-    except (json.JSONDecodeError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as e:
-        raise UserError(f"{spec_path} is corrupt: {str(e)[:120]}") from None
-    if not ok:
-        raise UserError(f"{spec_path} is corrupt: strategy, preset, overrides or data has "
-                        "the wrong type")
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise UserError(f"{run_dir} has no checkpoint")
-    model_spec = ModelSpec(strategy, preset, overrides)
-    data = load_data(model_spec, Path(spec["data"]), splits=("train", split))
-    model = model_spec.create()
-    best = run_dir / "best" / "model.safetensors"
-    weights = best if best.is_file() else ckpt / "model.safetensors"
-    load_weights(model, weights)
-    dataset = data.splits[split]
-    result = evaluate_vqa(model, dataset, split, num_beams=num_beams)
-    if blind and len(dataset.image_paths) >= 2:  # one image cannot be swapped for another
-        swapped = evaluate_vqa(model, swap_images(dataset), split, num_beams=num_beams)
-        result[f"{split}_blind_vqa_acc"] = swapped[f"{split}_vqa_acc"]
-        result[f"{split}_image_reliance"] = (result[f"{split}_vqa_acc"]
-                                             - swapped[f"{split}_vqa_acc"])
-    return {"strategy": strategy, "weights": str(weights), **result}

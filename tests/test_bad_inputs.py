@@ -230,7 +230,7 @@ def test_there_are_at_least_20_kinds():
 
 def test_a_trained_run_is_valid_for_the_cases_that_break_it(trained_run):
     """The fixtures are sound: the unbroken run evaluates."""
-    from bench.experiment import evaluate_run
+    from bench.evaluate_run import evaluate_run
 
     assert evaluate_run(trained_run, "val")["val_vqa_acc"] >= 0
     assert torch.load(_ckpt(trained_run) / "trainer_state.pt", weights_only=True)["step"] > 0

@@ -118,7 +118,7 @@ def test_evaluate_scores_the_weights_the_run_tested_with_its_blind_control(train
     same seeded image swap), from pixels where training used cached features."""
     import json
 
-    from bench.experiment import evaluate_run
+    from bench.evaluate_run import evaluate_run
 
     stored = json.loads((trained_run / "result.json").read_text())
     again = evaluate_run(trained_run, "test")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from bench.atomic_files import check_writable_dir
 from bench.errors import UserError
 
 from .common import emit_metrics
@@ -17,26 +19,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-blind", action="store_true",
                    help="skip the blind control (each image swapped for another; it doubles "
                         "the evaluation time)")
+    p.add_argument("--save-answers", metavar="PATH",
+                   help="also write the run's answers on the split to PATH in the VQA results "
+                        "format ([{question_id, answer}], what the official evaluation reads)")
+    p.add_argument("--answers", metavar="RESULTS",
+                   help="a VQA results JSON to score instead (every question of the split "
+                        "answered once, as the official script requires)")
     p.add_argument("--captions", help="COCO-format caption predictions JSON to score instead")
-    p.add_argument("--data", help="dataset directory (for --captions)")
+    p.add_argument("--data", help="dataset directory (for --answers and --captions)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.captions:
-        from bench.metrics.captions import score_prediction_file
-
+    files = [flag for flag, value in (("--answers", args.answers),
+                                      ("--captions", args.captions)) if value]
+    if len(files) > 1 or (files and (args.run or args.save_answers)):
+        raise UserError("score one thing: a run directory, --answers or --captions")
+    if files:
         if not args.data:
-            raise UserError("--captions needs --data DIR with the reference captions")
-        emit_metrics(score_prediction_file(args.captions, args.data, args.split), args.format)
+            raise UserError(f"{files[0]} needs --data DIR with the reference answers")
+        if args.answers:
+            from bench.evaluate import score_results_file as score
+        else:
+            from bench.metrics.captions import score_prediction_file as score
+        emit_metrics(score(args.answers or args.captions, args.data, args.split), args.format)
         return 0
     if not args.run:
-        raise UserError("give a run directory, or --captions PRED.json --data DIR")
-    from bench.experiment import evaluate_run
+        raise UserError("give a run directory, or --answers RESULTS.json (or --captions "
+                        "PRED.json) with --data DIR")
+    from bench.evaluate_run import evaluate_run
     from bench.validate import count
 
     count("--num-beams", args.num_beams, 1, 64)
+    if args.save_answers:
+        _check_output_file(Path(args.save_answers))
     emit_metrics(evaluate_run(args.run, args.split, num_beams=args.num_beams,
-                              blind=not args.no_blind), args.format)
+                              blind=not args.no_blind, save_answers=args.save_answers),
+                 args.format)
     return 0
+
+
+def _check_output_file(path: Path) -> None:
+    """Before minutes of evaluation: the answers file can be written where asked."""
+    if path.is_dir():
+        raise UserError(f"--save-answers {path} is a directory; give a file path")
+    check_writable_dir(path.parent)
