@@ -78,6 +78,10 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
             atomic_write_json(runs / "stages.json", timed)
 
     results = {spec.name: _rows(runs / spec.name) for spec in specs}
+    if render_only and all(frame.empty for frame in results.values()):
+        raise UserError(f"--render-only: {runs} holds no stored results of the {plan} plan "
+                        "(run the report without --render-only, or give --runs the results "
+                        "directory of one that ran)")  # an empty page would replace --out's
     unfinished = {spec.name: ResultStore(runs / spec.name).unfinished() for spec in specs}
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")

@@ -293,6 +293,17 @@ def test_no_progress_reaches_the_sweeps(monkeypatch, capsys):
     assert seen["progress"] is True
 
 
+def test_render_only_without_stored_results_keeps_the_page_it_would_replace(tmp_path, capsys):
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "README.md").write_text("the committed page")
+    code, _, err = run_cli(["report", "--render-only", "--runs", str(tmp_path / "none"),
+                            "--out", str(out)], capsys)
+    assert code == 2 and "holds no stored results" in err and err.count("\n") == 1
+    assert (out / "README.md").read_text() == "the committed page"
+    assert sorted(p.name for p in out.iterdir()) == ["README.md"]
+
+
 def test_a_report_on_a_directory_without_data_stops_before_its_plan(tmp_path, capsys):
     code, out, err = run_cli(["report", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
                               "--runs", str(tmp_path / "r"), "--no-progress"], capsys)

@@ -30,8 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "run's per-epoch times; its encoder-fusion sweep alone, 21 of those "
                    "points, measured 41 min); tiny models, so no GPU is needed "
                    "(--device is per sweep spec)")
-    p.add_argument("--out", default="reports", help="report directory")
-    p.add_argument("--runs", default=str(Path("runs") / "report"), help="results directory")
+    p.add_argument("--out", default="reports", help="report directory (default: reports)")
+    p.add_argument("--runs", default=str(Path("runs") / "report"),
+                   help="results directory: each sweep's rows and runs (default: runs/report)")
     p.add_argument("--data", help="dataset directory (default: built-in synthvqa). On other "
                    "data the encoder-fusion rows train their encoder from raw pixels (tiny's "
                    "from-pixels recipe) and the frozen-LM rows' backbones are pretrained on it "
