@@ -20,12 +20,27 @@ from typing import Any
 from .errors import UserError
 
 
+def _file_mode() -> int:
+    """The mode ``open`` gives a new file under this process's umask (mkstemp's files are
+    0600: results written through it would be unreadable to the rest of a shared machine).
+    Read once, at import: reading the umask sets it for a moment."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path`` (same directory, so atomic)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory: a file cannot be written there")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
                                dir=path.parent)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         write(tmp)

@@ -135,3 +135,19 @@ def test_disk_full_while_checkpointing_removes_the_partial_checkpoint(tmp_path, 
     assert "No space left on device" in err and "removed the partial checkpoint" in err
     left = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert not [n for n in left if "ckpt" in n or n.endswith(".tmp")], left
+
+
+def test_atomic_files_get_the_umask_mode_and_never_replace_a_directory(tmp_path, capsys):
+    """Results are as readable as any file the user's umask makes (mkstemp's own 0600 is
+    not kept), and a directory where a result file belongs is one line, not a traceback."""
+    from bench.atomic_files import FILE_MODE, atomic_write_json
+
+    atomic_write_json(tmp_path / "a.json", {"x": 1})
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == FILE_MODE
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert FILE_MODE == 0o666 & ~umask
+    out = tmp_path / "sweep"
+    (out / "results.json").mkdir(parents=True)  # where the sweep writes its rows
+    code, _, err = run_cli(["sweep", _spec(tmp_path), "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and "results.json is a directory" in err and err.count("\n") == 1
