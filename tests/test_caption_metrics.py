@@ -43,3 +43,33 @@ def test_bad_inputs_raise_user_error():
         caption_metrics({1: ["a"]}, {1: ["a", "b"]})
     with pytest.raises(UserError, match="no reference"):
         caption_metrics({1: []}, {1: "a"})
+
+
+@pytest.mark.parametrize("predictions, message", [
+    ([{"image_id": [55], "caption": "x"}], "expected a list of {image_id, caption}"),
+    ([{"image_id": 1, "caption": None}], "expected a list of {image_id, caption}"),
+    ([{"image_id": 1, "caption": 123}], "expected a list of {image_id, caption}"),
+    ([{"image_id": "a", "caption": "x"}, {"image_id": 99999, "caption": "x"}],
+     "have no reference captions"),
+    ([], "holds no predictions"),
+    ("DUPLICATE", "more than one caption"),
+])
+def test_a_bad_prediction_file_is_one_line_and_exit_2(predictions, message, small_data,
+                                                      tmp_path, capsys):
+    import json
+
+    from tests.helpers import run_cli
+
+    if predictions == "DUPLICATE":
+        image_id = json.loads((small_data / "captions_test.json").read_text())["images"][0]
+        predictions = [{"image_id": image_id["id"], "caption": "x"}] * 2
+    path = tmp_path / "pred.json"
+    path.write_text(json.dumps(predictions))
+    code, out, err = run_cli(["evaluate", "--captions", str(path), "--data", str(small_data),
+                              "--split", "test"], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+
+
+def test_the_java_tokenizer_prints_nothing_to_the_terminal(capfd):
+    caption_metrics(REFS, {k: v[0] for k, v in REFS.items()})
+    assert "PTBTokenizer" not in capfd.readouterr().err

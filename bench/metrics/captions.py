@@ -8,8 +8,12 @@ offline. Results carry the string ``SPICE_NOTE`` in its place, never a number.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Hashable, Mapping, Sequence
+import sys
+import tempfile
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.data.loaders import load_examples, read_json
@@ -38,6 +42,26 @@ def _check(refs: Mapping, hyps: Mapping) -> dict[Hashable, list[str]]:
     return out
 
 
+@contextmanager
+def _child_stderr_kept_back() -> Iterator[None]:
+    """The PTB tokenizer's Java process prints its throughput to the inherited stderr: kept
+    off the terminal, and shown only when the block fails (then it is the cause)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read()[-4000:].decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def caption_metrics(references: Mapping[Hashable, Sequence[str]],
                     hypotheses: Mapping[Hashable, str | Sequence[str]]) -> dict[str, float | str]:
     """Corpus-level BLEU-1..4, METEOR, ROUGE-L and CIDEr (CIDEr-D, x10 as COCO reports it)
@@ -57,7 +81,8 @@ def caption_metrics(references: Mapping[Hashable, Sequence[str]],
     keys = list(references)
     both = {("ref", i): [{"caption": c} for c in references[k]] for i, k in enumerate(keys)}
     both.update({("hyp", i): [{"caption": hyps[k][0]}] for i, k in enumerate(keys)})
-    tokens = PTBTokenizer().tokenize(both)
+    with _child_stderr_kept_back():
+        tokens = PTBTokenizer().tokenize(both)
     gts = {i: tokens[("ref", i)] for i in range(len(keys))}
     res = {i: tokens.get(("hyp", i), [""]) for i in range(len(keys))}
 
@@ -84,11 +109,23 @@ def score_prediction_file(predictions: str | Path, data_dir: str | Path,
     for ex in load_examples(data_dir, split, task="caption"):
         refs.setdefault(ex.image_id, []).extend(ex.answers)
     preds = read_json(Path(predictions))
-    if not isinstance(preds, list) or not all(isinstance(p, dict) and {"image_id", "caption"}
-                                              <= set(p) for p in preds):
-        raise UserError(f"{predictions}: expected a list of {{image_id, caption}} objects")
+    if not isinstance(preds, list) or not all(_is_prediction(p) for p in preds):
+        raise UserError(f"{predictions}: expected a list of {{image_id, caption}} objects "
+                        "(an integer or string id, a string caption)")
+    if not preds:
+        raise UserError(f"{predictions}: holds no predictions")
     hyps = {p["image_id"]: [p["caption"]] for p in preds}
-    missing = sorted(set(hyps) - set(refs))[:3]
-    if missing:
-        raise UserError(f"{predictions}: image ids {missing} have no reference captions")
+    if len(hyps) < len(preds):
+        raise UserError(f"{predictions}: {len(preds) - len(hyps)} image ids have more than "
+                        "one caption")
+    unknown = [repr(k) for k in hyps if k not in refs][:3]
+    if unknown:
+        raise UserError(f"{predictions}: image ids {', '.join(unknown)} have no reference "
+                        f"captions in {split}")
     return caption_metrics({k: refs[k] for k in hyps}, hyps)
+
+
+def _is_prediction(record) -> bool:
+    image_id = record.get("image_id") if isinstance(record, dict) else None
+    return (isinstance(image_id, (int, str)) and not isinstance(image_id, bool)
+            and isinstance(record.get("caption"), str))
