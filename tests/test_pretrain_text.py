@@ -104,5 +104,5 @@ def test_pretrain_help_states_the_small_corpus_rule(capsys):
     from bench.cli import build_parser
 
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["pretrain", "--help"])
+        build_parser().parse_args(["pretrain", "text", "--help"])
     assert f"{TEXT_LINES:,}" in " ".join(capsys.readouterr().out.split())

@@ -178,6 +178,21 @@ def test_pretraining_on_a_directory_without_vqa_files_is_one_line(tmp_path, caps
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("kind,valid,other_kinds", [("vision", "huge", "opt-125m"),
+                                                    ("text", "opt-6.7b", "tiny")])
+def test_a_size_outside_the_kinds_registry_is_one_line_and_help_lists_them(
+        kind, valid, other_kinds, tmp_path, capsys):
+    from tests.helpers import run_cli
+
+    for size in ("nosuch", other_kinds):  # was a KeyError traceback from the size table
+        code, _, err = run_cli(["pretrain", kind, "--size", size, "--data", str(tmp_path)],
+                               capsys)
+        assert code == 2 and f"invalid choice: '{size}'" in err and valid in err
+        assert len(err.strip().splitlines()) == 1
+    code, out, _ = run_cli(["pretrain", kind, "--help"], capsys)
+    assert code == 0 and valid in out
+
+
 def test_a_checkpoint_directory_in_timms_layout_loads_its_model_safetensors(tmp_path):
     from safetensors.torch import save_file
 

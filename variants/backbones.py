@@ -19,27 +19,7 @@ from torch import nn
 
 from .config import BaseConfig, knob
 from .errors import UserError
-
-# name -> (width, depth, heads)
-VIT_SIZES = {
-    "micro": (64, 2, 2),
-    "tiny": (192, 12, 3),
-    "small": (384, 12, 6),
-    "base": (768, 12, 12),
-    "large": (1024, 24, 16),
-    "huge": (1280, 32, 16),
-}
-# name -> (hidden, layers, heads)
-BERT_SIZES = {
-    "micro": (64, 2, 2),
-    "tiny": (128, 2, 2),
-    "mini": (256, 4, 4),
-    "small": (512, 4, 8),
-    "medium": (512, 8, 8),
-    "base": (768, 12, 12),
-    "large": (1024, 24, 16),
-}
-
+from .sizes import BERT_SIZES, VIT_SIZES
 
 STEMS = ("patch", "conv", "conv-deep")
 

@@ -16,16 +16,8 @@ from torch import nn
 
 from .backbones import on_meta
 from .errors import UserError
+from .sizes import OPT_SIZES
 
-# name -> (hidden, layers, heads, ffn_dim, word_embed_proj_dim, do_layer_norm_before)
-OPT_SIZES = {
-    "micro": (64, 6, 2, 256, 64, True),
-    "opt-125m": (768, 12, 12, 3072, 768, True),
-    "opt-350m": (1024, 24, 16, 4096, 512, False),
-    "opt-1.3b": (2048, 24, 32, 8192, 2048, True),
-    "opt-2.7b": (2560, 32, 32, 10240, 2560, True),
-    "opt-6.7b": (4096, 32, 32, 16384, 4096, True),
-}
 OPT_VOCAB = 50272  # the public checkpoints' (padded) vocabulary; the tokenizer uses 50265
 
 

@@ -8,27 +8,38 @@ import json
 from pathlib import Path
 
 from bench.errors import UserError
+from variants.sizes import OPT_SIZES, VIT_SIZES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data or "
                        "yours (vision prints a linear probe of its frozen features)")
-    p.add_argument("kind", choices=("vision", "text"))
-    p.add_argument("--data", help="dataset directory (default: the built-in data/synthvqa, "
-                   "whose scene annotations the ViT learns densely; on other data it learns "
-                   "which answers each image's training questions get)")
-    p.add_argument("--size", default="micro", help="ViT or OPT size name (default micro)")
-    p.add_argument("--epochs", type=int,
-                   help="default: vision 16 on the built-in data, ~1000 steps of 64 images "
-                   "elsewhere; text 3, or enough to read 144,000 corpus lines off it")
-    p.add_argument("--stem", choices=("conv", "patch"), default="conv",
-                   help="vision: ViT input stem (conv: a small timm ResNet, the tiny presets')")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true",
-                   help="retrain even if cached or shipped")
-    p.add_argument("--ship", action="store_true",
-                   help="copy the result into bench/reference/ (with SHA256SUMS and the "
-                   "command that rebuilds it) so fresh clones skip this pretraining")
+    # one subcommand per kind: each offers its own registry's sizes (and vision its stem)
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="{vision,text}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", help="dataset directory (default: the built-in "
+                        "data/synthvqa, whose scene annotations the ViT learns densely; on "
+                        "other data it learns which answers each image's training questions "
+                        "get)")
+    common.add_argument("--epochs", type=int,
+                        help="default: vision 16 on the built-in data, ~1000 steps of 64 "
+                        "images elsewhere; text 3, or enough to read 144,000 corpus lines "
+                        "off it")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--force", action="store_true",
+                        help="retrain even if cached or shipped")
+    common.add_argument("--ship", action="store_true",
+                        help="copy the result into bench/reference/ (with SHA256SUMS and the "
+                        "command that rebuilds it) so fresh clones skip this pretraining")
+    vision = kinds.add_parser("vision", parents=[common],
+                              help="a tiny ViT (prints a linear probe of its frozen features)")
+    vision.add_argument("--size", choices=tuple(VIT_SIZES), default="micro",
+                        help="ViT size (default micro)")
+    vision.add_argument("--stem", choices=("conv", "patch"), default="conv",
+                        help="ViT input stem (conv: a small timm ResNet, the tiny presets')")
+    text = kinds.add_parser("text", parents=[common], help="a tiny OPT language model")
+    text.add_argument("--size", choices=tuple(OPT_SIZES), default="micro",
+                      help="OPT size (default micro)")
     p.set_defaults(func=run)
 
 
