@@ -192,3 +192,49 @@ def test_a_folder_of_other_files_is_not_told_to_hold_generated_data(tmp_path, ca
     err = capsys.readouterr().err
     assert "data make" not in err and "v2_OpenEnded_mscoco_<split>_questions.json" in err
     assert err.count("\n") == 1
+
+
+def _edit_json(path: Path, edit) -> None:
+    obj = json.loads(path.read_text())
+    edit(obj)
+    path.write_text(json.dumps(obj))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: a["annotations"][0].update(answer_type=["yes/no"]), "'answer_type' must be a"),
+    (lambda a: a["annotations"][0].update(question_type=3), "'question_type' must be a"),
+])
+def test_wrongly_typed_optional_vqa_fields_are_one_line(edit, message, tmp_path):
+    root = vqa_fixture(tmp_path)
+    _edit_json(root / "annotations" / "v2_mscoco_val2014_annotations.json", edit)
+    with pytest.raises(UserError) as e:
+        load_examples(root, "val")
+    assert message in one_line(e)
+
+
+@pytest.mark.parametrize("types, message", [
+    ("query", "'types' must be an object"),
+    ({"structural": {"x": 1}}, "'structural' must be a string"),
+])
+def test_wrongly_typed_gqa_types_are_one_line(types, message, tmp_path):
+    image(tmp_path / "images" / "1.jpg")
+    write(tmp_path / "val_balanced_questions.json", {
+        "7": {"imageId": "1", "question": "Is it?", "answer": "yes", "types": types}})
+    with pytest.raises(UserError) as e:
+        load_gqa(tmp_path, "val")
+    assert message in one_line(e)
+
+
+def test_an_id_of_the_other_json_type_is_named_as_such(tmp_path):
+    """The string "42" and the integer 42 are different ids in JSON: the error says that
+    is why a present image or annotation is not found."""
+    root = vqa_fixture(tmp_path)
+    questions = root / "questions" / "v2_OpenEnded_mscoco_val2014_questions.json"
+    _edit_json(questions, lambda q: q["questions"][0].update(image_id="42"))
+    with pytest.raises(UserError) as e:
+        load_examples(root, "val")
+    assert "image '42'" in one_line(e) and "(it is str here, int there)" in one_line(e)
+    _edit_json(questions, lambda q: q["questions"][0].update(image_id=42, question_id="42000"))
+    with pytest.raises(UserError) as e:
+        load_examples(root, "val")
+    assert "question_id '42000' (it is str here, int there)" in one_line(e)

@@ -16,7 +16,6 @@ Any problem with the files (missing, not JSON, missing keys, images absent) is a
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import re
@@ -26,6 +25,16 @@ from pathlib import Path
 
 from bench.errors import UserError
 
+from .json_fields import (
+    answers_of,
+    id_type_hint,
+    id_value,
+    list_value,
+    optional_text,
+    read_json,
+    required,
+    text_value,
+)
 from .splits import SplitSource, plan, select
 
 FORMATS = ("vqa2", "gqa", "coco-captions")
@@ -58,83 +67,6 @@ class Example:
     answer_type: str = ""
     source: str = ""
 
-
-MAX_JSON_DEPTH = 64  # dataset files nest 4 levels; anything deeper is not a dataset
-
-
-def read_json(path: Path):
-    """A JSON file's value; not JSON, not UTF-8 or nested deeper than ``MAX_JSON_DEPTH`` is
-    one ``UserError`` naming the file."""
-    if not path.is_file():
-        raise UserError(f"missing file: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except RecursionError:
-        raise UserError(f"{path}: JSON nested too deeply") from None
-    _check_depth(value, path)
-    return value
-
-
-def _check_depth(value, path: Path) -> None:
-    """Level by level (a JSON value holds plain dicts and lists): the annotation files'
-    ~800k nodes in a tenth of a second."""
-    level, depth = [value] if type(value) in (dict, list) else [], 0
-    while level:
-        depth += 1
-        if depth > MAX_JSON_DEPTH:
-            raise UserError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        below = []
-        for node in level:
-            below += [c for c in (node.values() if type(node) is dict else node)
-                      if type(c) is dict or type(c) is list]
-        level = below
-
-
-def _field(obj, key: str, path: Path, where: str):
-    if not isinstance(obj, dict) or key not in obj:
-        raise UserError(f"{path}: {where} lacks key {key!r}")
-    return obj[key]
-
-
-def _id(obj, key: str, path: Path, where: str) -> int | str:
-    """An id field: an integer or a string (a list or a float cannot key anything)."""
-    value = _field(obj, key, path, where)
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise UserError(f"{path}: {where}: {key!r} must be an integer or a string, not "
-                        f"{type(value).__name__}")
-    return value
-
-
-def _text(obj, key: str, path: Path, where: str) -> str:
-    """A text field: a string that is valid Unicode (no lone surrogates from ``\\ud800``)."""
-    value = _field(obj, key, path, where)
-    if not isinstance(value, str):
-        raise UserError(f"{path}: {where}: {key!r} must be a string, not "
-                        f"{type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UserError(f"{path}: {where}: {key!r} holds a lone surrogate (an unpaired "
-                        "\\ud800-\\udfff escape), which is not text") from None
-    return value
-
-
-def _answers(a, path: Path, qid) -> tuple[str, ...]:
-    answers = _field(a, "answers", path, f"annotation {qid}")
-    if not isinstance(answers, list) or not answers:
-        raise UserError(f"{path}: annotation {qid}: 'answers' must be a non-empty list")
-    return tuple(_text(x, "answer", path, f"an answer of question {qid}") for x in answers)
-
-
-def _list(value, path: Path, key: str) -> list:
-    if not isinstance(value, list):
-        raise UserError(f"{path}: {key!r} must be a list, not {type(value).__name__}")
-    return value
 
 
 def _find(root: Path, name: str) -> Path | None:
@@ -227,31 +159,33 @@ def load_vqa2(root: str | Path, split: str, image_dir: str | Path | None = None)
     if apath is None:
         raise UserError(f"VQA v2 split {name!r} has questions but no annotations file "
                         f"v2_mscoco_{name}_annotations.json under {root}")
-    questions = _list(_field(read_json(qpath), "questions", qpath, "the file"), qpath,
+    questions = list_value(required(read_json(qpath), "questions", qpath, "the file"), qpath,
                       "questions")
-    annotations = _list(_field(read_json(apath), "annotations", apath, "the file"), apath,
+    annotations = list_value(required(read_json(apath), "annotations", apath, "the file"), apath,
                         "annotations")
     by_qid = {}
     for i, a in enumerate(annotations):
-        by_qid[_id(a, "question_id", apath, f"annotation {i}")] = a
+        by_qid[id_value(a, "question_id", apath, f"annotation {i}")] = a
     images = _image_dir(root, name, image_dir)
     index = _index_by_id(images)
     out = []
     for i, q in enumerate(questions):
-        qid = _id(q, "question_id", qpath, f"question {i}")
-        image_id = _id(q, "image_id", qpath, f"question {i}")
+        qid = id_value(q, "question_id", qpath, f"question {i}")
+        image_id = id_value(q, "image_id", qpath, f"question {i}")
         if qid not in by_qid:
-            raise UserError(f"{apath}: no annotation for question_id {qid}")
+            raise UserError(f"{apath}: no annotation for question_id {qid!r}"
+                            f"{id_type_hint(qid, by_qid)}")
         a = by_qid[qid]
-        answers = _answers(a, apath, qid)
+        answers = answers_of(a, apath, qid)
         if image_id not in index:
-            raise UserError(f"image {image_id} (question {qid} in {qpath.name}) not found in "
-                            f"{images}")
+            raise UserError(f"image {image_id!r} (question {qid} in {qpath.name}) not found "
+                            f"in {images}{id_type_hint(image_id, index)}")
         out.append(Example(
             question_id=qid, image_id=image_id, image_path=index[image_id],
-            question=_text(q, "question", qpath, f"question {i}"), answers=answers,
-            answer=_text(a, "multiple_choice_answer", apath, f"annotation {qid}"),
-            question_type=a.get("question_type", ""), answer_type=a.get("answer_type", ""),
+            question=text_value(q, "question", qpath, f"question {i}"), answers=answers,
+            answer=text_value(a, "multiple_choice_answer", apath, f"annotation {qid}"),
+            question_type=optional_text(a, "question_type", apath, f"annotation {qid}"),
+            answer_type=optional_text(a, "answer_type", apath, f"annotation {qid}"),
             source="vqa2"))
     return out
 
@@ -264,13 +198,13 @@ def load_coco_captions(root: str | Path, split: str,
     data = read_json(path)
     images = _image_dir(root, name, image_dir)
     caps: dict[int, list[str]] = {}
-    for i, a in enumerate(_list(_field(data, "annotations", path, "the file"), path,
+    for i, a in enumerate(list_value(required(data, "annotations", path, "the file"), path,
                                 "annotations")):
-        caps.setdefault(_id(a, "image_id", path, f"annotation {i}"), []).append(
-            _text(a, "caption", path, f"annotation {i}"))
+        caps.setdefault(id_value(a, "image_id", path, f"annotation {i}"), []).append(
+            text_value(a, "caption", path, f"annotation {i}"))
     out = []
-    for i, img in enumerate(_list(_field(data, "images", path, "the file"), path, "images")):
-        image_id = _id(img, "id", path, f"image {i}")
+    for i, img in enumerate(list_value(required(data, "images", path, "the file"), path, "images")):
+        image_id = id_value(img, "id", path, f"image {i}")
         if not caps.get(image_id):
             continue  # COCO test images carry no captions
         file_path = str(images / _file_name(img, path, f"image {i}"))
@@ -292,16 +226,19 @@ def load_gqa(root: str | Path, split: str, image_dir: str | Path | None = None) 
     by_stem = {p.stem: str(p) for p in images.iterdir()}
     out = []
     for qid, q in data.items():
-        image_id = str(_id(q, "imageId", path, f"question {qid}"))
-        ans = _text(q, "answer", path, f"question {qid}")
+        image_id = str(id_value(q, "imageId", path, f"question {qid}"))
+        ans = text_value(q, "answer", path, f"question {qid}")
         if image_id not in by_stem:
             raise UserError(f"image {image_id} (question {qid} in {path.name}) not found in "
                             f"{images}")
         types = q.get("types") or {}
+        if not isinstance(types, dict):
+            raise UserError(f"{path}: question {qid}: 'types' must be an object")
         out.append(Example(
             question_id=qid, image_id=image_id, image_path=by_stem[image_id],
-            question=_text(q, "question", path, f"question {qid}"), answers=(ans,), answer=ans,
-            question_type=types.get("detailed", ""), answer_type=types.get("structural", ""),
+            question=text_value(q, "question", path, f"question {qid}"), answers=(ans,), answer=ans,
+            question_type=optional_text(types, "detailed", path, f"question {qid}'s types"),
+            answer_type=optional_text(types, "structural", path, f"question {qid}'s types"),
             source="gqa"))
     return out
 
@@ -321,7 +258,7 @@ def check_complete(root: str | Path) -> None:
 
 def _file_name(img, path: Path, where: str) -> str:
     """An image's file name, kept inside the image directory (no ``..``, no absolute path)."""
-    name = _text(img, "file_name", path, where)
+    name = text_value(img, "file_name", path, where)
     if Path(name).is_absolute() or ".." in Path(name).parts:
         raise UserError(f"{path}: {where}: file_name {name[:80]!r} points outside the image "
                         "directory")
