@@ -83,3 +83,18 @@ def test_untested_dependency_version_warns_in_one_line_at_start(monkeypatch, cap
     assert err[0].startswith("fusebench: warning: transformers 99.0.0 is outside the tested "
                              "range >=")
     assert "constraints.txt" in err[0] and err[1].startswith("fusebench: error:")
+
+
+def test_help_says_what_each_training_flag_does(capsys):
+    """No flag's help is only its own name re-spelled (`--max-steps  max steps`), and the
+    top-level description is a whole sentence, not a docstring cut mid-line."""
+    from bench.cli import DESCRIPTION, build_parser
+
+    assert DESCRIPTION.endswith(".")
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train._actions:
+        flag = next((o for o in action.option_strings if o.startswith("--")), None)
+        if flag and flag != "--help":
+            words = flag[2:].replace("-", " ")
+            assert action.help and not action.help.startswith(f"{words} (default"), flag
+            assert action.help != words, flag

@@ -42,8 +42,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"fusebench: error: {message}\n")
 
 
+DESCRIPTION = ("Benchmark image-language fusion strategies: what each costs (params, GFLOPs, "
+               "memory, latency) for the accuracy it buys. Start with `fusebench report`.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fusebench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="fusebench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:
         command.add_parser(sub)

@@ -62,7 +62,17 @@ _HELP = {"epochs": "passes over the training split", "lr": "peak learning rate",
          "shift_pixels": "when the image encoder trains: each training image shifted by a "
                          "random offset of up to this many pixels each way (0 = off)",
          "seed": "seed for init, data order, dropout",
-         "device": "cpu or cuda[:N]"}
+         "device": "cpu or cuda[:N]",
+         "min_lr_ratio": "the cosine decay ends at lr times this",
+         "warmup_start_ratio": "the warm-up starts at lr times this",
+         "weight_decay": "AdamW weight decay of weight matrices (never norms, biases, "
+                         "embeddings, latents, gates)",
+         "amp": "bf16 autocast on CUDA (default on; CPU always runs fp32)",
+         "max_steps": "stop after this many optimizer steps (0 = run every epoch)",
+         "checkpoint_every": "optimizer steps between checkpoints (0 = at epoch ends only)",
+         "log_every": "optimizer steps between metrics.jsonl lines",
+         "progress": "a progress bar on a terminal, per-epoch lines in a log (default on; "
+                     "--no-progress: neither)"}
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:

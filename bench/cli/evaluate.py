@@ -14,7 +14,9 @@ from .common import emit_metrics
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a trained run, or caption predictions")
     p.add_argument("run", nargs="?", help="run directory written by `fusebench train`")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test",
+                   help="split to score: train, val, test or a file split's own name "
+                        "(default: test)")
     p.add_argument("--num-beams", type=int, default=1, help="beam width for generated answers")
     p.add_argument("--no-blind", action="store_true",
                    help="skip the blind control (each image swapped for another; it doubles "
