@@ -7,7 +7,7 @@ depend only on the code (no weights, no timing), so the default test run compare
 exactly: an unintended change to a strategy fails the tests and says which figure of which
 strategy moved by how much. After an intended change, regenerate the table::
 
-    fusebench baseline --update        # or: python -m bench.baseline --update
+    fusebench baseline --update
 
 and commit the CSV with the change that explains it.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +79,42 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def load(path: str | Path = PATH) -> list[dict[str, str]]:
+def update_command(path: str | Path = PATH) -> str:
+    """The command that (re)writes the table at ``path``: with its ``--path`` unless it is
+    the package's own, so that following a hint never rewrites the committed table."""
+    if Path(path).resolve() == PATH:
+        return "fusebench baseline --update"
+    return f"fusebench baseline --update --path {shlex.quote(str(path))}"
+
+
+def load(path: str | Path = PATH, *, new_ok: bool = False) -> list[dict[str, str]]:
+    """The table at ``path``, one dict of CSV text per row. Missing or empty, it is one
+    UserError line saying how to create it (``[]`` with ``new_ok``, for ``--update``); so is
+    a file that is no figures table (unreadable, ragged, or without the key columns)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no figures baseline at {path}; create it with "
-                        "`fusebench baseline --update`")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    rows: list[dict[str, str]] = []
+    columns: list[str] = []
+    if path.is_file():
+        try:
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                rows, columns = list(reader), list(reader.fieldnames or ())
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            raise UserError(f"cannot read figures baseline {path}: {e}") from None
+    if not rows:
+        if new_ok:
+            return []
+        state = " (an empty table)" if path.is_file() else ""
+        raise UserError(f"no figures baseline at {path}{state}; create it with "
+                        f"`{update_command(path)}`")
+    missing = [k for k in KEY if k not in columns]
+    if missing:
+        raise UserError(f"{path} is not a figures table: no column(s) {', '.join(missing)}")
+    ragged = next((n for n, row in enumerate(rows, 1) if None in row or None in row.values()),
+                  None)
+    if ragged:
+        raise UserError(f"{path} row {ragged}: not as many cells as the header has columns")
+    return rows
 
 
 def diff(expected: list[dict[str, str]], actual: list[dict[str, Any]]) -> list[str]:
