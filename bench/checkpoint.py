@@ -103,8 +103,9 @@ def latest_checkpoint(out: str | Path) -> Path | None:
         raise UserError(f"checkpoint pointer {pointer} is unreadable ({e})") from None
     if not _CKPT_RE.fullmatch(name):
         shown = repr(name[:40]) if name else "empty"
-        raise UserError(f"checkpoint pointer {pointer} is {shown}, not a ckpt-N name; the "
-                        "run cannot be resumed from it (--overwrite starts over)")
+        raise UserError(f"checkpoint pointer {pointer} is {shown}, not a checkpoint name "
+                        "(ckpt- and 7 or more digits, e.g. ckpt-0000750); the run cannot be "
+                        "resumed from it (--overwrite starts over)")
     ckpt = Path(out) / name
     if not (ckpt / "model.safetensors").is_file():
         raise UserError(f"checkpoint pointer {pointer} names {name}, which is missing or "

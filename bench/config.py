@@ -19,6 +19,8 @@ def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{kind} spec {path} is a directory; give a YAML file in it")
     if not path.is_file():
         raise UserError(f"{kind} spec not found: {path}")
     if path.stat().st_size > MAX_SPEC_BYTES:

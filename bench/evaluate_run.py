@@ -53,6 +53,18 @@ def _resolve(path: str, base: str) -> Any:
     return path
 
 
+def _tested_weights(run_dir: Path) -> Path:
+    """The best validation epoch's weights; without them (a run from before they were
+    kept, or stopped in its first epoch) the latest checkpoint's."""
+    best = run_dir / "best" / "model.safetensors"
+    if best.is_file():
+        return best
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise UserError(f"{run_dir} has no checkpoint")
+    return ckpt / "model.safetensors"
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1,
                  blind: bool = True, save_answers: str | Path | None = None
                  ) -> dict[str, Any]:
@@ -63,13 +75,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1,
     path to write the answers to, in the VQA results format."""
     run_dir = Path(run_dir)
     model_spec, data_dir = read_run_spec(run_dir)
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise UserError(f"{run_dir} has no checkpoint")
+    weights = _tested_weights(run_dir)
     data = load_data(model_spec, Path(data_dir), splits=("train", split))
     model = model_spec.create()
-    best = run_dir / "best" / "model.safetensors"
-    weights = best if best.is_file() else ckpt / "model.safetensors"
     load_weights(model, weights)
     dataset = data.splits[split]
     answers = predict(model, dataset, num_beams=num_beams)

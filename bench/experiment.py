@@ -28,6 +28,7 @@ from .data.loaders import files_state
 from .data.synthvqa import ensure_data
 from .data.tokenizer import answer_sep_id
 from .distributed import is_main_process, local_device
+from .errors import UserError
 from .evaluate import evaluate_vqa
 from .lock import output_lock
 from .pretrain import PRETRAINED, can_pretrain, pretrain_text, pretrain_vision
@@ -232,6 +233,7 @@ def run_experiment(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | Path
     in s). The run directory is locked for the run (a second writer gets one error line);
     one holding a run needs ``resume`` or ``overwrite`` (``bench.run_dir``)."""
     out = Path(out_dir)
+    check_outside_data(out, run.data_dir)
     check_trainable(run.model, train_cfg)
     torch.manual_seed(train_cfg.seed)
     model = run.model.create()
@@ -243,6 +245,15 @@ def run_experiment(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | Path
             check_resumable(model, out)
         return _train_and_evaluate(run, model, _Options(train_cfg, out, main, resume, on_eval,
                                                         use_cache, eval_test))
+
+
+def check_outside_data(out: Path, data_dir: str | Path) -> None:
+    """A run never writes into its data: its files would change the data's state, which
+    keys the loaded-data cache and the backbones pretrained on it."""
+    out, data = out.resolve(), Path(data_dir).resolve()
+    if out == data or data in out.parents:
+        raise UserError(f"--out {out} is inside the data directory {data}; write the run "
+                        "elsewhere")
 
 
 def profile_and_train(run: PreparedRun, train_cfg: TrainConfig, out_dir: str | Path,

@@ -98,8 +98,12 @@ CASES = [
      lambda t, d, r: ["profile", "concat", "--preset", "tiny", "--device", "gpu"]),
     ("zero-epochs", "epochs=0: must be >= 1",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--out", "out", "--epochs", "0"]),
-    ("missing-data-dir", "data directory not found",
+    ("missing-data-dir", "data directory nodata: not found",
      lambda t, d, r: [*TRAIN, "--data", "nodata", "--out", "out"]),
+    ("data-dir-is-a-file", "is a file, not a directory",
+     lambda t, d, r: ["data", "info", "--data", _yaml(t, "f.txt", "x")]),
+    ("sweep-spec-is-a-directory", "is a directory; give a YAML file in it",
+     lambda t, d, r: ["sweep", str(t)]),
     ("corrupt-dataset-json", "not valid JSON",
      lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: (
          p / "v2_OpenEnded_mscoco_train_questions.json").write_text("{oops"))]),
@@ -153,8 +157,9 @@ CASES = [
      lambda t, d, r: ["study", _yaml(t, "s.yaml", STUDY), "--n-trials", "0", "--out", "out"]),
     ("evaluate-not-a-run", "is not a run directory (no run.json)",
      lambda t, d, r: ["evaluate", str(d)]),
-    ("evaluate-no-checkpoint", "has no checkpoint",
-     lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: (p / "latest").unlink())]),
+    ("evaluate-no-checkpoint", "has no checkpoint",  # neither best/ nor a latest pointer
+     lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: (
+         (p / "latest").unlink(), shutil.rmtree(p / "best")))]),
     ("evaluate-wrong-shape", "does not fit this model: fusion.blocks.2",
      lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: _write_json(
          p / "run.json", lambda j: j["overrides"].update(depth=3)))]),

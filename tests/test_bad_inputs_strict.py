@@ -5,6 +5,7 @@ images, deep JSON, absurd sizes), dataset fields of the wrong type, checkpoints 
 not fit, runs that must not be silently restarted or overwritten."""
 
 import json
+import shutil
 import struct
 import zlib
 
@@ -279,16 +280,18 @@ CASES = [
     ("train-into-unfinished-run", "already holds an unfinished run",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--out", _run_copy(t, r, lambda p: (
          p / "result.json").unlink())]),
+    ("train-into-the-data", "is inside the data directory",
+     lambda t, d, r: [*TRAIN, "--data", str(d), "--out", str(d / "run")]),
     ("resume-and-overwrite", "--resume and --overwrite exclude each other",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--overwrite",
                       "--out", _run_copy(t, r)]),
-    ("resume-empty-latest", "is empty, not a ckpt-N name",
+    ("resume-empty-latest", "is empty, not a checkpoint name",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out",
                       _run_copy(t, r, _latest(""))]),
     ("resume-latest-missing-checkpoint", "names ckpt-0000099, which is missing",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out",
                       _run_copy(t, r, _latest("ckpt-0000099\n"))]),
-    ("resume-latest-outside", "not a ckpt-N name",
+    ("resume-latest-outside", "not a checkpoint name",
      lambda t, d, r: [*TRAIN, "--data", str(d), "--resume", "--out",
                       _run_copy(t, r, _latest("../../elsewhere\n"))]),
     ("resume-checkpoint-deleted", "which is missing or incomplete",
@@ -296,8 +299,9 @@ CASES = [
          t, r, lambda p: (_ckpt(p) / "model.safetensors").unlink())]),
     ("resume-nothing", "nothing to resume in",
      lambda t, d, r: _train(t, d, "--resume")),
-    ("evaluate-empty-latest", "is empty, not a ckpt-N name",
-     lambda t, d, r: ["evaluate", _run_copy(t, r, _latest(""))]),
+    ("evaluate-empty-latest", "is empty, not a checkpoint name",  # and no best/ weights
+     lambda t, d, r: ["evaluate", _run_copy(t, r, lambda p: (
+         shutil.rmtree(p / "best"), _latest("")(p)))]),
     # other outside files
     ("study-corrupt-journal", "is corrupt or not an optuna journal",
      lambda t, d, r: ["study", _yaml(t, "s.yaml", STUDY), "--storage",

@@ -104,3 +104,14 @@ def test_a_run_given_relative_paths_evaluates_from_another_directory(
     assert code == 0, err
     stored = json.loads((trained_run / "result.json").read_text())
     assert json.loads(out)["test_vqa_acc"] == pytest.approx(stored["test_vqa_acc"])
+
+
+def test_evaluate_reads_the_best_weights_without_the_resume_pointer(trained_run, tmp_path,
+                                                                    capsys):
+    """A run's `latest` pointer is for resuming: evaluating reads best/ when it is there."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "latest").write_text("ckpt-9999")
+    code, out, err = run_cli(["evaluate", str(run), "--no-blind", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["weights"].endswith("best/model.safetensors")

@@ -27,13 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.atomic_files import check_writable_dir
-    from bench.experiment import prepare, run_experiment, trains_from_pixels
+    from bench.data.synthvqa import DEFAULT_DATA
+    from bench.experiment import check_outside_data, prepare, run_experiment, trains_from_pixels
     from bench.spec import ModelSpec
     from bench.table import print_table
     from bench.train import epoch_line_printer
 
     cfg = train_config(args)  # bad flags fail before any data is made
     out = check_writable_dir(args.out or Path("runs") / "train" / args.strategy)
+    check_outside_data(out, args.data or DEFAULT_DATA)  # before the data is loaded
     run_spec = prepare(ModelSpec(args.strategy, args.preset, model_overrides(args)), args.data)
     if trains_from_pixels(run_spec.model):
         cfg = train_config(args, from_pixels=True)

@@ -95,11 +95,18 @@ def _resolve(root: Path, split: str, fmt: str) -> tuple[str, Path]:
                     f"(looked for {_PATTERNS[fmt].format(split)}); available splits: {have}")
 
 
+def check_data_dir(path: str | Path) -> Path:
+    """``path`` if it is a directory; else one ``UserError`` saying what it is instead."""
+    path = Path(path)
+    if not path.is_dir():
+        what = "is a file, not a directory" if path.exists() else "not found"
+        raise UserError(f"data directory {path}: {what}")
+    return path
+
+
 def detect_format(root: str | Path, task: str = "vqa") -> str:
     """Which layout ``root`` holds: vqa2 or gqa for task "vqa", coco-captions for "caption"."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"data directory not found: {root}")
+    root = check_data_dir(root)
     candidates = ("vqa2", "gqa") if task == "vqa" else ("coco-captions",)
     for fmt in candidates:
         if available_splits(root, fmt):

@@ -43,6 +43,7 @@ from pathlib import Path
 from bench.atomic_files import foreign_entries, staged_directory
 from bench.errors import UserError
 
+from .loaders import check_data_dir
 from .questions import TEMPLATES, answer, question_type, sample_questions, text
 from .scenes import (
     COLORS,
@@ -293,10 +294,7 @@ DEFAULT_DATA = Path("data") / "synthvqa"
 def ensure_data(path: str | Path | None, seed: int = 0) -> Path:
     """The dataset directory; the built-in synthvqa is generated on first use."""
     if path:
-        path = Path(path)
-        if not path.is_dir():
-            raise UserError(f"data directory not found: {path}")
-        return path
+        return check_data_dir(path)
     manifest = DEFAULT_DATA / "synthvqa.json"
     if not manifest.is_file():
         print(f"generating the built-in dataset in {DEFAULT_DATA} (seed {seed}) ...")
