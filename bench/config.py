@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import collections.abc
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,28 @@ from .errors import UserError
 
 MAX_SPEC_BYTES = 1 << 20  # a sweep or study spec is a few hundred bytes
 MAX_SPEC_VALUES = 100_000  # scalars and containers after alias expansion
+
+
+@functools.cache
+def _unique_key_loader() -> type:
+    """``yaml.safe_load``'s loader, but a key given twice in one mapping is an error (the
+    safe loader keeps the last silently: `name: a` then `name: b` ran sweep b)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            keys = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, collections.abc.Hashable):
+                    continue  # the safe loader's own error names it
+                if key in keys:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice", key_node.start_mark)
+                keys.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
@@ -27,10 +51,11 @@ def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
         raise UserError(f"{path}: {path.stat().st_size} bytes; a spec is at most "
                         f"{MAX_SPEC_BYTES} bytes")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_unique_key_loader())  # noqa: S506 (safe)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
+        mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+        where = f" (line {mark.line + 1}{': ' + problem[:80] if problem else ''})" if mark \
+            else ""
         raise UserError(f"{path}: not valid YAML{where}") from None
     except RecursionError:
         raise UserError(f"{path}: nested too deeply") from None

@@ -52,6 +52,14 @@ def _write_json(path, change):
     path.write_text(json.dumps(data))
 
 
+def _reuse_a_question_id(data):
+    """The second test question takes the first one's id (its annotation stays)."""
+    def edit(questions):
+        questions["questions"][1]["question_id"] = questions["questions"][0]["question_id"]
+
+    _write_json(data / "v2_OpenEnded_mscoco_test_questions.json", edit)
+
+
 class Evil:
     def __reduce__(self):
         return (os.system, ("touch PWNED",))
@@ -104,6 +112,10 @@ CASES = [
      lambda t, d, r: ["data", "info", "--data", _yaml(t, "f.txt", "x")]),
     ("sweep-spec-is-a-directory", "is a directory; give a YAML file in it",
      lambda t, d, r: ["sweep", str(t)]),
+    ("sweep-spec-key-twice", "line 2: key 'name' is given twice",
+     lambda t, d, r: ["sweep", _yaml(t, "s.yaml", "name: a\nname: b\ngrid: {depth: [1]}\n")]),
+    ("question-id-twice", "is used by more than one question",
+     lambda t, d, r: ["data", "info", "--data", _data_copy(t, d, _reuse_a_question_id)]),
     ("corrupt-dataset-json", "not valid JSON",
      lambda t, d, r: [*TRAIN, "--out", "out", "--data", _data_copy(t, d, lambda p: (
          p / "v2_OpenEnded_mscoco_train_questions.json").write_text("{oops"))]),

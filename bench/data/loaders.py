@@ -167,17 +167,20 @@ def load_vqa2(root: str | Path, split: str, image_dir: str | Path | None = None)
         raise UserError(f"VQA v2 split {name!r} has questions but no annotations file "
                         f"v2_mscoco_{name}_annotations.json under {root}")
     questions = list_value(required(read_json(qpath), "questions", qpath, "the file"), qpath,
-                      "questions")
-    annotations = list_value(required(read_json(apath), "annotations", apath, "the file"), apath,
-                        "annotations")
+                           "questions")
+    annotations = list_value(required(read_json(apath), "annotations", apath, "the file"),
+                             apath, "annotations")
     by_qid = {}
     for i, a in enumerate(annotations):
         by_qid[id_value(a, "question_id", apath, f"annotation {i}")] = a
     images = _image_dir(root, name, image_dir)
     index = _index_by_id(images)
-    out = []
+    out, seen = [], set()
     for i, q in enumerate(questions):
         qid = id_value(q, "question_id", qpath, f"question {i}")
+        if qid in seen:  # answers and scores are keyed by it: two would share one answer
+            raise UserError(f"{qpath}: question_id {qid!r} is used by more than one question")
+        seen.add(qid)
         image_id = id_value(q, "image_id", qpath, f"question {i}")
         if qid not in by_qid:
             raise UserError(f"{apath}: no annotation for question_id {qid!r}"
