@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import variants
+from variants.config import coerce, field_type
 
 from .config import check_keys, read_spec_yaml
 from .errors import UserError
@@ -115,17 +116,58 @@ def parse_study_spec(raw: Any, where: str = "study") -> StudySpec:
                      objectives, space, train, n_trials, raw.get("sampler") or {},
                      raw.get("pruner") or {}, raw.get("heartbeat") or {}, raw.get("data"))
     # validate one corner of the space against the strategy's config now, not mid-study
-    corner = {k: (v["choices"][0] if v["type"] == "categorical" else v["low"])
-              for k, v in space.items()}
-    TrainConfig.from_mapping({**train, **{k[6:]: v for k, v in corner.items()
+    point = corner(space)
+    TrainConfig.from_mapping({**train, **{k[6:]: v for k, v in point.items()
                                           if k.startswith("train.")}}, where)
     try:
         variants.resolve_config(spec.strategy, spec.preset,
-                                {**spec.fixed, **{k: v for k, v in corner.items()
+                                {**spec.fixed, **{k: v for k, v in point.items()
                                                   if not k.startswith("train.")}})
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
+    _check_value_types(spec, where)
+    try:  # optuna's own rules too (a log range needs low > 0 and step 1), not mid-study
+        distributions(spec)
+    except ValueError as e:
+        raise UserError(f"{where}: search space: {e}") from None
     return spec
+
+
+def corner(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One point of the search space: each key's first choice or the low end of its range."""
+    return {k: (v["choices"][0] if v["type"] == "categorical" else v["low"])
+            for k, v in space.items()}
+
+
+def _check_value_types(spec: StudySpec, where: str) -> None:
+    """Every value a search key can take has its field's type: each categorical choice and
+    both ends of a range pass the field's own check, and a float range (it draws fractions)
+    is refused for a field that is not a float. Found now, not in some trial after the
+    storage holds failed ones (the corner alone passes ``width: {type: float, low: 8}``)."""
+    config = variants.get_strategy(spec.strategy).config_cls
+    for key, dist in spec.space.items():
+        cls, name = (TrainConfig, key[6:]) if key.startswith("train.") else (config, key)
+        typ = field_type(cls, name)
+        if dist["type"] == "float" and typ is not float:
+            raise UserError(f"{where}: search key {key!r}: a float range draws fractions but "
+                            f"{name} takes {getattr(typ, '__name__', typ)}; use type int or "
+                            "categorical")
+        for value in dist["choices"] if dist["type"] == "categorical" else \
+                (dist["low"], dist["high"]):
+            try:
+                coerce(cls, name, value)
+            except UserError as e:
+                raise UserError(f"{where}: search key {key!r}: {e}") from None
+
+
+def distributions(spec: StudySpec) -> dict[str, Any]:
+    """The optuna distribution of each search key, exactly as ``suggest`` asks for it (it
+    runs on a FixedTrial at the space's corner, which records them)."""
+    import optuna
+
+    probe = optuna.trial.FixedTrial(corner(spec.space))
+    suggest(probe, spec)
+    return probe.distributions
 
 
 def _check_options(block: Any, key: str, types: tuple, numbers: dict[str, int],

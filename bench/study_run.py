@@ -23,7 +23,7 @@ from .lock import output_lock
 from .plots import study_plots
 from .row import GFLOPS, PARAMS_TRAINABLE, TEST_ACC, VAL_ACC
 from .spec import ModelSpec
-from .study import StudySpec, objective_values, suggest
+from .study import StudySpec, distributions, objective_values, suggest
 from .study_sampler import TrialSeededSampler
 from .train import TrainingDiverged
 from .train_config import TrainConfig, preset_recipe
@@ -242,6 +242,7 @@ def _run_locked(spec: StudySpec, out_dir: Path, storage_url, n_trials, fail_runn
                                 load_if_exists=True)
     if study.directions != [optuna.study.StudyDirection[d.upper()] for d in directions]:
         raise UserError(f"study {spec.name!r} exists in this storage with other objectives")
+    _check_search_space(study, spec, storage_url, out_dir)
     if fail_running:  # journal storage has no heartbeat: release trials of killed workers
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -259,6 +260,37 @@ def _run_locked(spec: StudySpec, out_dir: Path, storage_url, n_trials, fail_runn
                        callbacks=[_report], gc_after_trial=True)
     write_outputs(study, spec, out_dir)
     return study
+
+
+def _check_search_space(study, spec: StudySpec, storage_url: str | None,
+                        out_dir: Path) -> None:
+    """A resumed study's trials fix each key's distribution: optuna refuses another kind,
+    log scale or categorical choices mid-trial (a traceback, and a failed trial stored), so
+    refuse the changed spec before any trial runs. Moved int/float bounds are allowed."""
+    from optuna.distributions import check_distribution_compatibility
+
+    new = distributions(spec)
+    for trial in study.get_trials(deepcopy=False):
+        for key, old in trial.distributions.items():
+            if key not in new:  # a key dropped from the space: optuna does not mind
+                continue
+            try:
+                check_distribution_compatibility(old, new[key])
+            except ValueError:
+                raise UserError(
+                    f"study {spec.name!r} was run with another search space ({key}: {old} "
+                    f"in the storage, {new[key]} in the spec); give the spec a new name, or "
+                    f"{_start_over(storage_url, out_dir, spec.name)}") from None
+
+
+def _start_over(url: str | None, out_dir: Path, name: str) -> str:
+    """How to drop a stored study: delete its file (the default SQLite, a journal), or
+    delete the study from a database."""
+    if url is None:
+        return f"delete {out_dir / 'study.db'} to start over"
+    if url.startswith("journal:"):
+        return f"delete {url[len('journal:'):]} to start over"
+    return f"delete study {name!r} from {_redacted(url)} (optuna delete-study) to start over"
 
 
 def write_outputs(study, spec: StudySpec, out_dir: Path) -> None:

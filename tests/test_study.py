@@ -74,6 +74,14 @@ def test_median_pruner_prunes_weak_trials(tmp_path):
     ({"n_trials": 0}, "n_trials must be a positive integer"),
     ({"budget": 3}, "unknown key(s) budget"),
     ({"strategy": "nope"}, "unknown strategy 'nope'"),
+    ({"search_space": {"depth": {"type": "float", "low": 1, "high": 3}}},
+     "search key 'depth': a float range draws fractions but depth takes int"),
+    ({"search_space": {"depth": {"type": "categorical", "choices": [1, 2.5]}}},
+     "search key 'depth': depth=2.5: expected int"),
+    ({"search_space": {"train.epochs": {"type": "float", "low": 1, "high": 3}}},
+     "epochs takes int"),
+    ({"search_space": {"depth": {"type": "int", "low": 1, "high": 4, "step": 2, "log": True}}},
+     "search space: Samplers and other components"),
 ])
 def test_bad_study_specs(patch, needle):
     with pytest.raises(UserError, match=needle.replace("(", r"\(").replace(")", r"\)")):
@@ -88,3 +96,44 @@ def test_bad_storage_url_exits_2(tmp_path, capsys):
     code, _, err = run_cli(["study", str(path), "--storage", "nosuchdb://x",
                             "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "cannot open storage" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_float_range_for_an_integer_key_is_one_line_before_the_storage_exists(tmp_path,
+                                                                                capsys):
+    import yaml
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "search_space": {
+        "width": {"type": "float", "low": 8, "high": 16}}}))  # its low end passes as 8
+    code, _, err = run_cli(["study", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "a float range draws fractions but width takes int" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("before,after", [
+    ({"type": "categorical", "choices": [1, 2]}, {"type": "categorical", "choices": [2, 3]}),
+    ({"type": "int", "low": 1, "high": 3}, {"type": "int", "low": 1, "high": 3, "log": True}),
+    ({"type": "int", "low": 1, "high": 3}, {"type": "categorical", "choices": [1, 2, 3]}),
+])
+def test_a_changed_search_space_is_one_line_before_any_trial(tmp_path, capsys, before, after):
+    import optuna
+    import yaml
+
+    out = tmp_path / "o"
+    run_study(parse_study_spec({**SPEC, "search_space": {"depth": before}}), out,
+              run_trial=fake_trial)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "search_space": {"depth": after}}))
+    code, _, err = run_cli(["study", str(path), "--out", str(out), "--n-trials", "5"], capsys)
+    assert code == 2 and "was run with another search space (depth: " in err
+    assert f"give the spec a new name, or delete {out / 'study.db'}" in err
+    assert len(err.strip().splitlines()) == 1
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 3 and "FAIL" not in [t.state.name for t in study.trials]
+
+
+def test_a_resumed_study_may_move_a_ranges_bounds_and_drop_a_key(tmp_path):
+    run_study(parse_study_spec(SPEC), tmp_path, run_trial=fake_trial)
+    wider = {**SPEC, "search_space": {"depth": {"type": "int", "low": 1, "high": 5}}}
+    study = run_study(parse_study_spec(wider), tmp_path, n_trials=5, run_trial=fake_trial)
+    assert len(study.trials) == 5 and "FAIL" not in [t.state.name for t in study.trials]
