@@ -13,6 +13,7 @@ from bench.data.loaders import load_examples
 from bench.data.synthvqa import make
 from bench.metrics.vqa import normalize_answer, vqa_accuracy
 from bench.stats import bootstrap_mean
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,21 @@ def test_cache_and_cli(root, capsys):
     assert main(["data", "info", "--data", str(root)]) == 0
     out = capsys.readouterr().out
     assert "max question tokens" in out and "train" in out
+
+
+@pytest.mark.parametrize("rows", [[{"bogus": 1}], "oops", None, [],
+                                  "first row without accuracy", "majority on val twice"])
+def test_a_malformed_cache_under_a_matching_key_is_recomputed_and_rewritten(root, capsys,
+                                                                           rows):
+    first = floors(root, seed=0)
+    path = root / "baselines.json"
+    stored = json.loads(path.read_text())
+    if rows == "first row without accuracy":
+        rows = [{k: v for k, v in first[0].items() if k != "accuracy"}, *first[1:]]
+    elif rows == "majority on val twice":
+        rows = [first[0], *first[:-1]]
+    path.write_text(json.dumps({"key": stored["key"], "rows": rows}))
+    code, out, err = run_cli(["data", "baselines", "--data", str(root), "--format", "json"],
+                             capsys)
+    assert code == 0 and json.loads(out) == first and not err  # was a traceback
+    assert json.loads(path.read_text()) == stored  # the cache is whole again

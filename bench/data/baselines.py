@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +40,8 @@ from .loaders import Example, _resolve, detect_format, load_examples, split_sour
 from .splits import SplitSource
 
 _WORD = re.compile(r"\w+|[^\w\s]")
+_NAMES = ("majority", "type-prior", "question-only", "oracle")  # evaluate_floors, per split
+_NUMBERS = ("accuracy", "ci_lo", "ci_hi", "exact_match", "n", "seed")  # in every row
 
 
 def _words(question: str) -> list[str]:
@@ -199,6 +202,24 @@ def _signature(root: Path, splits: Sequence[str]) -> list:
     return sig
 
 
+def _well_formed(rows: Any, eval_splits: Sequence[str]) -> bool:
+    """Whether cached rows are what ``evaluate_floors`` writes: each floor and the oracle per
+    split, in order, with every field the printers read, numbers numeric. A cache edited or
+    truncated under a matching key is then a miss, not a KeyError in a printer."""
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return False
+    if [(r.get("baseline"), r.get("split")) for r in rows] != \
+            [(name, split) for name in _NAMES for split in eval_splits]:
+        return False
+    return all(_is_number(r.get(k)) for r in rows for k in (
+        *_NUMBERS, *(("unmatchable", "disagreeing") if r["baseline"] == "oracle" else ()),
+        *(k for k in r if k.startswith("acc["))))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def floors(root: str | Path, seed: int = 0, train_split: str = "train",
            eval_splits: Sequence[str] = ("val", "test"), cache: bool = True) -> list[dict]:
     """Floors for the dataset at ``root`` (cached in ``root/baselines.json`` when writable)."""
@@ -209,10 +230,11 @@ def floors(root: str | Path, seed: int = 0, train_split: str = "train",
     if cache and path.is_file():
         try:
             stored = json.loads(path.read_text())
-            if stored.get("key") == key:
+            if stored.get("key") == key and _well_formed(stored.get("rows"), eval_splits):
                 return stored["rows"]
-        except (json.JSONDecodeError, OSError, AttributeError):
-            pass  # unreadable cache: recompute
+        except (json.JSONDecodeError, OSError, AttributeError, UnicodeDecodeError,
+                RecursionError):
+            pass  # unreadable or malformed cache: recompute (and rewrite it)
     exs = {s: load_examples(root, s) for s in splits}
     rows = evaluate_floors(exs[train_split], {s: exs[s] for s in eval_splits}, seed)
     if cache:
