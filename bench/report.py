@@ -25,6 +25,7 @@ from .data.baselines import floors
 from .data.loaders import detect_format, load_examples, split_sources
 from .data.synthvqa import ensure_data
 from .errors import UserError
+from .report_answer_types import TYPES_FILE, read_answer_types, store_answer_types
 from .report_plans import PLANS, SWEEPS_DIR
 from .report_render import render
 from .row import POINT_ID, TEST_ACC
@@ -87,12 +88,16 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
         floor_values, floor_intervals = _read_floors(runs)
+        floor_file = runs / "floors.csv"
+        answer_types = read_answer_types(
+            runs, pd.read_csv(floor_file) if floor_file.is_file() else None)
         page = render(results, out, plan=plan, floors=floor_values,
                       floor_intervals=floor_intervals,
                       timing=_read_json(runs / "stages.json"),
                       splits=_read_json(runs / "splits.json"),
                       scores=_point_scores(runs, results),
-                      unfinished={k: n for k, n in unfinished.items() if n})
+                      unfinished={k: n for k, n in unfinished.items() if n},
+                      answer_types=answer_types)
     if not render_only:
         print("[report] where the time went:\n" + stages.text_table(stages.records()))
     print(f"report written to {page} ({time.perf_counter() - start:.0f} s)")
@@ -145,6 +150,7 @@ def _store_tables(data_dir: Path, runs: Path) -> float:
     start = time.perf_counter()
     _store_floors(data_dir, runs)
     _store_splits(data_dir, runs)
+    store_answer_types(data_dir, runs)
     _store_jar_paper(runs)
     return time.perf_counter() - start
 
@@ -160,13 +166,18 @@ def _store_splits(data_dir: Path, runs: Path) -> None:
 
 
 def _tables_stored(runs: Path) -> bool:
-    return _floors_stored(runs) and (runs / "jar_paper.csv").is_file()
+    return _floors_stored(runs) and all((runs / name).is_file()
+                                        for name in ("jar_paper.csv", TYPES_FILE))
 
 
 def _floors_stored(runs: Path) -> bool:
-    """floors.csv with its intervals (a file from before them is written again)."""
+    """floors.csv with its intervals and per-type accuracies (a file from before them is
+    written again)."""
     path = runs / "floors.csv"
-    return path.is_file() and FLOOR_INTERVAL[0] in pd.read_csv(path).columns
+    if not path.is_file():
+        return False
+    columns = pd.read_csv(path).columns
+    return FLOOR_INTERVAL[0] in columns and any(c.startswith("acc[") for c in columns)
 
 
 def _store_floors(data_dir: Path, runs: Path) -> None:
@@ -177,7 +188,8 @@ def _store_floors(data_dir: Path, runs: Path) -> None:
 
     frame = pd.DataFrame([{"baseline": r["baseline"], TEST_ACC: 100 * r["accuracy"],
                            FLOOR_INTERVAL[0]: 100 * r["ci_lo"],
-                           FLOOR_INTERVAL[1]: 100 * r["ci_hi"]}
+                           FLOOR_INTERVAL[1]: 100 * r["ci_hi"],
+                           **{k: 100 * v for k, v in r.items() if k.startswith("acc[")}}
                           for r in floors(data_dir) if r["split"] == "test"])
     atomic_write_csv(path, frame)
 

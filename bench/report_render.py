@@ -24,6 +24,7 @@ from .report_accuracy import (
     merge_seeds,
     still_improving,
 )
+from .report_answer_types import AnswerTypes, answer_type_section
 from .report_orderings import orderings_frame
 from .report_plans import SECTIONS
 from .row import (
@@ -51,7 +52,7 @@ from .row import (
 )
 from .stages import table as stage_table
 from .stats import Interval
-from .table import format_table
+from .table import format_table, md_table
 
 COMPARISON = [(STRATEGY, "strategy"), (FAMILY, "family"), (PRESET, "preset"),
               (PARAMS_TOTAL, "params"), (TRAINABLE_PCT, "trainable %"),
@@ -64,33 +65,19 @@ ENV = ["device_name", "threads", "python", "torch_version", "transformers_versio
        "timm_version", "fvcore_version", "optuna_version", "commit"]
 
 
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
-
-
-def md_table(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
-    present = [(k, label) for k, label in columns if k in frame.columns]
-    rows = [{label: _fmt(r[k]) for k, label in present} for r in frame.to_dict("records")]
-    return format_table(rows, [label for _, label in present], markdown=True)
-
-
 def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
            floors: dict[str, float], floor_intervals: dict[str, Interval] | None = None,
            timing: dict | None = None,
            scores: dict[str, dict[str, list]] | None = None,
            splits: dict[str, dict] | None = None,
-           unfinished: dict[str, int] | None = None) -> Path:
+           unfinished: dict[str, int] | None = None,
+           answer_types: AnswerTypes | None = None) -> Path:
     """Write the page; ``scores`` maps a trained row's ``point_id`` to its stored
     per-question test scores (intervals and paired comparisons need them);
     ``floor_intervals`` the floors' own intervals (in %), where they were computed;
     ``splits`` each split's question count and source (``report._store_splits``);
-    ``unfinished`` each sweep's planned points that have not run (a stopped run)."""
+    ``unfinished`` each sweep's planned points that have not run (a stopped run);
+    ``answer_types`` the test questions' answer types and the floors per type."""
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"# fusebench report ({plan})\n",
              "For each way of fusing an image with text: what it costs (parameters, GFLOPs, "
@@ -108,6 +95,7 @@ def render(results: dict[str, pd.DataFrame], out: Path, *, plan: str,
     shown = [t for t in trained if t.sweep in SECTIONS["comparison"][plan]]
     parts += _comparison(accuracy_frame(shown, floors=floors), floors, floor_intervals or {},
                          splits, out)
+    parts += answer_type_section(shown, answer_types)
     parts += _jar_tables(results, out)
     parts += _epalm_table(_section(results, "epalm_variants", plan), out)
     parts += _orderings(trained, out, set(unfinished or {}))

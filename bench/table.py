@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _cell(value) -> str:
     if isinstance(value, float):
@@ -29,3 +35,21 @@ def format_table(rows: list[dict], columns: list[str] | None = None,
 
 def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
     print(format_table(rows, columns))
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def md_table(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
+    """A Markdown table of ``frame``'s ``(column, label)`` columns that it has; missing
+    numbers read n/a, large ones with thousands separators."""
+    present = [(k, label) for k, label in columns if k in frame.columns]
+    rows = [{label: _fmt(r[k]) for k, label in present} for r in frame.to_dict("records")]
+    return format_table(rows, [label for _, label in present], markdown=True)

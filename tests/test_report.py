@@ -293,6 +293,33 @@ def test_no_progress_reaches_the_sweeps(monkeypatch, capsys):
     assert seen["progress"] is True
 
 
+def test_accuracy_by_answer_type_with_reliance_and_floors(stored_runs, tmp_path, capsys):
+    """The VQA papers' yes/no / number / other columns, from the stored per-question
+    scores and the test split's answer types (written with the floors)."""
+    kinds = ["yes/no"] * 200 + ["number"] * 120 + ["other"] * 80
+    (stored_runs / "answer_types.json").write_text(json.dumps(
+        {"question_id": list(range(N)), "answer_type": kinds}))
+    floors = pd.read_csv(stored_runs / "floors.csv")
+    floors["acc[yes/no]"], floors["acc[number]"], floors["acc[other]"] = 50.0, 30.0, 20.0
+    floors.to_csv(stored_runs / "floors.csv", index=False)
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert "| strategy | family | yes/no (200 q) | number (120 q) | other (80 q) |" in page
+    late, blind = score_vectors()["late_fusion"]
+    cells = table_row(page, "late_fusion", "**By answer type**")
+    for cell, part in zip(cells[2:], (slice(0, 200), slice(200, 320), slice(320, N))):
+        acc, reliance = 100 * late[part].mean(), 100 * (late[part] - blind[part]).mean()
+        assert cell == f"{acc:.1f} ({reliance:+.1f})"
+    assert table_row(page, "*question-only*", "**By answer type**")[2:] == [
+        "50.0", "30.0", "20.0"]
+
+
+def test_data_without_answer_types_gets_no_by_type_section(stored_runs, tmp_path, capsys):
+    (stored_runs / "answer_types.json").write_text(json.dumps(
+        {"question_id": list(range(N)), "answer_type": [""] * N}))
+    page, _ = render(stored_runs, tmp_path, capsys)
+    assert "By answer type" not in page
+
+
 def test_render_only_without_stored_results_keeps_the_page_it_would_replace(tmp_path, capsys):
     out = tmp_path / "reports"
     out.mkdir()
