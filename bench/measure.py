@@ -116,9 +116,12 @@ def _quiet_stderr():
 
 
 @functools.lru_cache(maxsize=4)
-def matmul_peak_flops(device: str = "cpu", size: int = 2048, repeats: int = 5) -> float:
+def matmul_peak_flops(device: str = "cpu", size: int = 2048, repeats: int = 20) -> float:
     """Measured fp32 matmul throughput of this machine in FLOP/s (2 per multiply-add, the
-    hardware convention). MFU divides achieved FLOP/s (same convention) by this."""
+    hardware convention). MFU divides achieved FLOP/s (same convention) by this. The best
+    of ``repeats`` calls (~1 s on 2 CPU cores): with 5, a moment of a shared VM's slowness
+    measured 175 GFLOP/s where the machine gave 290-430 before and after, and every MFU
+    of that report came out twice too high."""
     dev = torch.device(device)
     a = torch.randn(size, size, device=dev)
     b = torch.randn(size, size, device=dev)
