@@ -17,14 +17,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # one subcommand per kind: each offers its own registry's sizes (and vision its stem)
     kinds = p.add_subparsers(dest="kind", required=True, metavar="{vision,text}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", help="dataset directory (default: the built-in "
-                        "data/synthvqa, whose scene annotations the ViT learns densely; on "
-                        "other data it learns which answers each image's training questions "
-                        "get)")
-    common.add_argument("--epochs", type=int,
-                        help="default: vision 16 on the built-in data, ~1000 steps of 64 "
-                        "images elsewhere; text 3, or enough to read 144,000 corpus lines "
-                        "off it")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--force", action="store_true",
                         help="retrain even if cached or shipped")
@@ -33,11 +25,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "command that rebuilds it) so fresh clones skip this pretraining")
     vision = kinds.add_parser("vision", parents=[common],
                               help="a tiny ViT (prints a linear probe of its frozen features)")
+    vision.add_argument("--data", help="dataset directory (default: the built-in "
+                        "data/synthvqa, whose scene annotations the ViT learns densely; on "
+                        "other data it learns which answers each image's training questions "
+                        "get)")
+    vision.add_argument("--epochs", type=int, help="default: 16 on the built-in data, "
+                        "~1000 steps of 64 images elsewhere")
     vision.add_argument("--size", choices=tuple(VIT_SIZES), default="micro",
                         help="ViT size (default micro)")
     vision.add_argument("--stem", choices=("conv", "patch"), default="conv",
                         help="ViT input stem (conv: a small timm ResNet, the tiny presets')")
     text = kinds.add_parser("text", parents=[common], help="a tiny OPT language model")
+    text.add_argument("--data", help="dataset directory (default: the built-in "
+                      "data/synthvqa); the LM reads its training questions and answers, and "
+                      "the captions where the data has them")
+    text.add_argument("--epochs", type=int, help="default: 3 on the built-in data, elsewhere "
+                      "enough to read 144,000 corpus lines")
     text.add_argument("--size", choices=tuple(OPT_SIZES), default="micro",
                       help="OPT size (default micro)")
     p.set_defaults(func=run)
