@@ -10,6 +10,17 @@ from pathlib import Path
 from bench.errors import UserError
 from variants.sizes import OPT_SIZES, VIT_SIZES
 
+# kind -> (help, its size table, what --data gives it, its default --epochs)
+KINDS = {
+    "vision": ("a tiny ViT (prints a linear probe of its frozen features)", VIT_SIZES,
+               ", whose scene annotations the ViT learns densely; on other data it learns "
+               "which answers each image's training questions get",
+               "16 on the built-in data, ~1000 steps of 64 images elsewhere"),
+    "text": ("a tiny OPT language model", OPT_SIZES, "; the LM reads its training questions "
+             "and answers, and the captions where the data has them",
+             "3 on the built-in data, elsewhere enough to read 144,000 corpus lines"),
+}
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="pretrain a tiny ViT or OPT on the built-in data or "
@@ -23,26 +34,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--ship", action="store_true",
                         help="copy the result into bench/reference/ (with SHA256SUMS and the "
                         "command that rebuilds it) so fresh clones skip this pretraining")
-    vision = kinds.add_parser("vision", parents=[common],
-                              help="a tiny ViT (prints a linear probe of its frozen features)")
-    vision.add_argument("--data", help="dataset directory (default: the built-in "
-                        "data/synthvqa, whose scene annotations the ViT learns densely; on "
-                        "other data it learns which answers each image's training questions "
-                        "get)")
-    vision.add_argument("--epochs", type=int, help="default: 16 on the built-in data, "
-                        "~1000 steps of 64 images elsewhere")
-    vision.add_argument("--size", choices=tuple(VIT_SIZES), default="micro",
-                        help="ViT size (default micro)")
-    vision.add_argument("--stem", choices=("conv", "patch"), default="conv",
-                        help="ViT input stem (conv: a small timm ResNet, the tiny presets')")
-    text = kinds.add_parser("text", parents=[common], help="a tiny OPT language model")
-    text.add_argument("--data", help="dataset directory (default: the built-in "
-                      "data/synthvqa); the LM reads its training questions and answers, and "
-                      "the captions where the data has them")
-    text.add_argument("--epochs", type=int, help="default: 3 on the built-in data, elsewhere "
-                      "enough to read 144,000 corpus lines")
-    text.add_argument("--size", choices=tuple(OPT_SIZES), default="micro",
-                      help="OPT size (default micro)")
+    for kind, (what, sizes, data_note, epochs) in KINDS.items():
+        parser = kinds.add_parser(kind, parents=[common], help=what)
+        parser.add_argument("--data", help="dataset directory (default: the built-in "
+                            f"data/synthvqa){data_note}")
+        parser.add_argument("--epochs", type=int, help=f"default: {epochs}")
+        parser.add_argument("--size", choices=tuple(sizes), default="micro",
+                            help="model size (default micro)")
+        if kind == "vision":
+            parser.add_argument("--stem", choices=("conv", "patch"), default="conv",
+                                help="ViT input stem (conv: a small timm ResNet, the tiny "
+                                "presets')")
     p.set_defaults(func=run)
 
 
