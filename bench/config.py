@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import collections.abc
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +14,29 @@ MAX_SPEC_BYTES = 1 << 20  # a sweep or study spec is a few hundred bytes
 MAX_SPEC_VALUES = 100_000  # scalars and containers after alias expansion
 
 
-@functools.cache
-def _unique_key_loader() -> type:
-    """``yaml.safe_load``'s loader, but a key given twice in one mapping is an error (the
-    safe loader keeps the last silently: `name: a` then `name: b` ran sweep b)."""
+def _key_given_twice(text: str) -> tuple[str, int] | None:
+    """The first key that a mapping of the YAML ``text`` gives twice, with its line (safe_load
+    keeps the last silently: `name: a` then `name: b` ran sweep b). Read from the composed
+    node graph, which builds no objects; an aliased node is visited once."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
+    stack, visited = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
             keys = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                if not isinstance(key, collections.abc.Hashable):
-                    continue  # the safe loader's own error names it
-                if key in keys:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} is given twice", key_node.start_mark)
-                keys.add(key)
-            return super().construct_mapping(node, deep)
-
-    return UniqueKeyLoader
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if (key.tag, key.value) in keys:
+                        return key.value, key.start_mark.line + 1
+                    keys.add((key.tag, key.value))
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return None
 
 
 def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
@@ -51,7 +52,9 @@ def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
         raise UserError(f"{path}: {path.stat().st_size} bytes; a spec is at most "
                         f"{MAX_SPEC_BYTES} bytes")
     try:
-        raw = yaml.load(path.read_text(), Loader=_unique_key_loader())  # noqa: S506 (safe)
+        text = path.read_text()
+        raw = yaml.safe_load(text)
+        twice = _key_given_twice(text)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
         where = f" (line {mark.line + 1}{': ' + problem[:80] if problem else ''})" if mark \
@@ -59,6 +62,9 @@ def read_spec_yaml(path: str | Path, kind: str) -> tuple[Any, Path]:
         raise UserError(f"{path}: not valid YAML{where}") from None
     except RecursionError:
         raise UserError(f"{path}: nested too deeply") from None
+    if twice:
+        raise UserError(f"{path}: not valid YAML (line {twice[1]}: key {twice[0]!r} is given "
+                        "twice)")
     check_expansion(raw, str(path))
     return raw, path
 
