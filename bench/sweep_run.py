@@ -32,7 +32,7 @@ from .experiment import (
     training_mfu,
 )
 from .lock import output_lock
-from .row import PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
+from .row import POINT_ID, PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
 from .stages import record_stage, stage
 from .store import ResultStore
@@ -135,11 +135,37 @@ def _open(locks: contextlib.ExitStack, spec: SweepSpec, out_dir: Path) -> _Sweep
     """Lock ``out_dir`` (until ``locks`` closes), record today's plan, find what is left."""
     locks.enter_context(output_lock(out_dir, "sweep directory"))
     store = ResultStore(out_dir)
-    keys = {id(p): spec.key(p) for p in spec.points}
+    points, keys = _distinct_points(spec)
     store.record_plan(list(keys.values()))  # first: a run killed midway names today's points
+    _label_stored_rows(store, points, keys)
     done = store.done()
-    todo = [p for p in spec.points if keys[id(p)] not in done]
+    todo = [p for p in points if keys[id(p)] not in done]
     return _Sweep(spec, store, todo, keys)
+
+
+def _distinct_points(spec: SweepSpec) -> tuple[list[Point], dict[int, str]]:
+    """The spec's points, one per model: two grids that reach the same resolved config (the
+    scaling sweep's 224-pixel point of the image-size grid is the width grid's 768) are
+    measured once, and the row carries both grids' labels, so each grid's plot has it.
+    Also each kept point's ``point_id`` by ``id(point)``."""
+    first: dict[str, Point] = {}
+    for point in spec.points:
+        kept = first.setdefault(spec.key(point), point)
+        if kept is not point:
+            kept.varied = {**kept.varied, **{k: v for k, v in point.varied.items()
+                                             if k not in kept.varied}}
+    return list(first.values()), {id(p): key for key, p in first.items()}
+
+
+def _label_stored_rows(store: ResultStore, points: list[Point], keys: dict[int, str]) -> None:
+    """Give a finished point's stored row the grid labels its point has now (a row stored
+    before its duplicate was merged in lacked the other grid's)."""
+    rows = {row.get(POINT_ID): row for row in store.rows}
+    for point in points:
+        row = rows.get(keys[id(point)])
+        labels = {f"grid.{k}": v for k, v in point.varied.items()}
+        if row is not None and any(row.get(k) != v for k, v in labels.items()):
+            store.add({**row, **labels})
 
 
 def _bar(total: int, desc: str, progress: bool):

@@ -116,6 +116,39 @@ def test_rerun_completes_only_missing_points(tmp_path):
     assert calls == [{"depth": 1}, {"depth": 2}, {"image_size": 32}]
 
 
+def test_grids_that_reach_one_model_measure_it_once_under_both_labels(tmp_path):
+    """jar-base's defaults are 224 px and width 768: the image-size grid's first point is
+    the width grid's second. One measurement, and its row in both grids' plots; a row
+    stored before (width label only) gains the image-size label without being measured
+    again."""
+    base = {"name": "s", "preset": "jar-base", "profile": {"measure": "never"}}
+    sizes = {"strategy": ["concat"], "image_size": [224, 288]}
+    widths = {"strategy": ["concat"], "width": [384, 768]}
+    calls = []
+
+    def fake_point(spec, point, out):
+        calls.append(point.overrides)
+        return {"strategy": point.strategy, "gflops": 1.0}
+
+    run_sweep(parse_spec({**base, "grids": [widths]}), tmp_path, progress=False,
+              run_point=fake_point)
+    run_sweep(parse_spec({**base, "grids": [sizes, widths]}), tmp_path, progress=False,
+              run_point=fake_point)
+    assert calls == [{"width": 384}, {"width": 768}, {"image_size": 288}]
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert len(rows) == 3
+    both = [r for r in rows if r.get("grid.image_size") == 224]
+    assert len(both) == 1 and both[0]["grid.width"] == 768
+    fresh = tmp_path / "fresh"
+    calls.clear()
+    run_sweep(parse_spec({**base, "grids": [sizes, widths]}), fresh, progress=False,
+              run_point=fake_point)
+    assert calls == [{"image_size": 224}, {"image_size": 288}, {"width": 384}]
+    rows = json.loads((fresh / "results.json").read_text())
+    assert [(r.get("grid.image_size"), r.get("grid.width")) for r in rows] == [
+        (224, 768), (288, None), (None, 384)]
+
+
 def test_profile_sweep_end_to_end(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({**GOOD, "grids": [{"strategy": ["concat"],

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print_table([{STRATEGY: p.strategy, PRESET: p.preset or "", SEED: p.seed,
                       **p.varied} for p in spec.points])
         return 0
-    before = len(spec.points) - len({spec.key(p) for p in spec.points} - ResultStore(out).done())
+    models = {spec.key(p) for p in spec.points}  # grids that reach one model share it
+    before = len(models & ResultStore(out).done())
     store = run_sweep(spec, out, progress=not args.quiet, workers=args.workers)
     planned, stale = store.planned_frame()  # rows of an earlier edit of the spec stay stored
     rows = [{k: v for k, v in r.items() if not pd.isna(v)}
@@ -66,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
     varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
     print_table(rows, [c for c in [STRATEGY, *varied, *SUMMARY[1:]]
                        if any(c in r for r in rows)])
-    print(f"{spec.name}: {len(spec.points)} points, {before} already done, "
+    shared = len(spec.points) - len(models)
+    print(f"{spec.name}: {len(spec.points)} points"
+          + (f" ({shared} the same model as another grid's: measured once, labelled by "
+             "both)" if shared else "") + f", {before} already done, "
           f"results in {out}/results.csv and results.json"
           + (f" ({stale} stored rows of an earlier plan are kept there, not shown)"
              if stale else ""))
