@@ -98,3 +98,19 @@ def test_help_says_what_each_training_flag_does(capsys):
             words = flag[2:].replace("-", " ")
             assert action.help and not action.help.startswith(f"{words} (default"), flag
             assert action.help != words, flag
+
+
+def test_profile_with_data_is_the_model_as_trained_on_it(trained_run, small_data, capsys):
+    """`profile --data DIR` builds what `train` built on DIR (vocabulary, answers, the
+    preset's backbones), so its figures are the report's; without it, the config's own
+    sizes, and the table says so."""
+    args = ["profile", "concat", "--preset", "tiny", "--measure", "never", "--format", "json"]
+    trained = json.loads((trained_run / "run.json").read_text())["overrides"]
+    code, out, err = run_cli([*args, "--data", str(small_data)], capsys)
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["cfg.num_answers"] == trained["num_answers"]
+    assert row["cfg.text_vocab_size"] == trained["text_vocab_size"]
+    code, out, _ = run_cli(["profile", "concat", "--preset", "tiny", "--measure", "never"],
+                           capsys)
+    assert "--data DIR profiles the model as trained on DIR" in out
