@@ -100,7 +100,8 @@ def score_results_file(path: str | Path, data_dir: str | Path, split: str = "tes
         raise UserError(f"{path}: does not answer {split}'s questions: {len(missing)} of "
                         f"them unanswered, {len(extra)} ids not in the split (e.g. "
                         f"{example!r})")
-    return {"questions": len(examples), **vqa_metrics(answers, examples, split, True)}
+    return {"questions": len(examples),
+            **vqa_metrics(answers, examples, split, per_type=True)}
 
 
 def _is_result(record) -> bool:

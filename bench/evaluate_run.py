@@ -42,10 +42,11 @@ def read_run_spec(run_dir: Path) -> tuple[ModelSpec, Path]:
     base = spec.get("cwd", "")
     paths = {k: _resolve(overrides[k], base) for k in PATH_KEYS
              if isinstance(overrides.get(k), str) and overrides[k]}
-    return ModelSpec(strategy, preset, {**overrides, **paths}), _resolve(spec["data"], base)
+    data = Path(_resolve(spec["data"], base))
+    return ModelSpec(strategy, preset, {**overrides, **paths}), data
 
 
-def _resolve(path: str, base: str) -> Any:
+def _resolve(path: str, base: str) -> str:
     """``path`` as training read it: under ``base`` (its working directory) when relative
     and still there, else as given (relative to here)."""
     if base and not Path(path).is_absolute() and (Path(base) / path).exists():
@@ -76,7 +77,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_beams: int = 1,
     run_dir = Path(run_dir)
     model_spec, data_dir = read_run_spec(run_dir)
     weights = _tested_weights(run_dir)
-    data = load_data(model_spec, Path(data_dir), splits=("train", split))
+    data = load_data(model_spec, data_dir, splits=("train", split))
     model = model_spec.create()
     load_weights(model, weights)
     dataset = data.splits[split]

@@ -87,10 +87,10 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
-        floor_values, floor_intervals = _read_floors(runs)
         floor_file = runs / "floors.csv"
-        answer_types = read_answer_types(
-            runs, pd.read_csv(floor_file) if floor_file.is_file() else None)
+        floor_frame = pd.read_csv(floor_file) if floor_file.is_file() else None
+        floor_values, floor_intervals = _floors(floor_frame)
+        answer_types = read_answer_types(runs, floor_frame)
         page = render(results, out, plan=plan, floors=floor_values,
                       floor_intervals=floor_intervals,
                       timing=_read_json(runs / "stages.json"),
@@ -203,12 +203,10 @@ def _store_jar_paper(runs: Path) -> None:
     atomic_write_csv(path, pd.DataFrame(compare("jar-base")["rows"]))
 
 
-def _read_floors(runs: Path) -> tuple[dict[str, float], dict[str, Interval]]:
+def _floors(frame: pd.DataFrame | None) -> tuple[dict[str, float], dict[str, Interval]]:
     """Floor name -> test accuracy (%), and -> its interval where floors.csv has one."""
-    path = runs / "floors.csv"
-    if not path.is_file():
+    if frame is None:
         return {}, {}
-    frame = pd.read_csv(path)
     values = dict(zip(frame["baseline"], frame[TEST_ACC]))
     if not set(FLOOR_INTERVAL) <= set(frame.columns):
         return values, {}
