@@ -78,12 +78,13 @@ def build_report(plan: str = "quick", out: str | Path = "reports",
             timed = {"stages": stages.records(), "wall_s": time.perf_counter() - start}
             atomic_write_json(runs / "stages.json", timed)
 
-    results = {spec.name: _rows(runs / spec.name) for spec in specs}
+    stored = {spec.name: ResultStore(runs / spec.name) for spec in specs}
+    results = {name: _rows(store) for name, store in stored.items()}
     if render_only and all(frame.empty for frame in results.values()):
         raise UserError(f"--render-only: {runs} holds no stored results of the {plan} plan "
                         "(run the report without --render-only, or give --runs the results "
                         "directory of one that ran)")  # an empty page would replace --out's
-    unfinished = {spec.name: ResultStore(runs / spec.name).unfinished() for spec in specs}
+    unfinished = {name: store.unfinished() for name, store in stored.items()}
     if (runs / "jar_paper.csv").is_file():
         results["jar_paper"] = pd.read_csv(runs / "jar_paper.csv")
     with stages.stage("render"):
@@ -119,12 +120,12 @@ def _spec_path(name: str) -> Path:
     return path
 
 
-def _rows(directory: Path) -> pd.DataFrame:
+def _rows(store: ResultStore) -> pd.DataFrame:
     """The sweep's rows of the points its spec listed when it last ran: rows of an earlier
     edit of a preset or spec are not shown (nor merged with today's as other seeds)."""
-    frame, left_out = ResultStore(directory).planned_frame()
+    frame, left_out = store.planned_frame()
     if left_out:
-        print(f"[report] {directory.name}: {left_out} stored rows of an earlier plan left "
+        print(f"[report] {store.dir.name}: {left_out} stored rows of an earlier plan left "
               "out", flush=True)
     return frame
 
