@@ -26,7 +26,7 @@ from .controls import evaluate_test, save_scores
 from .data.dataset import DEFAULT_ANSWER_LEN, VQAData, load_vocabularies, load_vqa_data
 from .data.loaders import files_state
 from .data.synthvqa import ensure_data
-from .data.tokenizer import answer_sep_id
+from .data.tokenizer import answer_sep_id, checkpoint_tokenizer
 from .distributed import is_main_process, local_device
 from .errors import UserError
 from .evaluate import evaluate_vqa
@@ -67,19 +67,44 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
                  answer_len=getattr(cfg, "answer_len", DEFAULT_ANSWER_LEN),
                  style="lm" if lm else "encoder", pad_side="left" if lm else "right",
                  splits=tuple(splits))
-    key = (files, tuple(shape.items()))
+    tokenizer = text_checkpoint_tokenizer(cfg)
+    key = (files, tuple(shape.items()), str(tokenizer))
     if key not in _LOADED:
-        like = next((data for (f, _), data in _LOADED.items() if f == files), None)
-        data = load_vqa_data(root, **shape, like=like)
+        like = next((data for (f, *_), data in _LOADED.items() if f == files), None)
+        data = load_vqa_data(root, **shape, tokenizer=tokenizer, like=like)
+        _say_cut_questions(data, cfg.text_len)
         while len(_LOADED) >= _KEEP_LAYOUTS:  # the oldest goes
             del _LOADED[next(iter(_LOADED))]
         _LOADED[key] = data
     return _LOADED[key]
 
 
+def _say_cut_questions(data: VQAData, text_len: int) -> None:
+    """One line when questions have more tokens than the model's ``text_len``: the
+    models read them cut short (``encode_questions``), which no error would show."""
+    cut = {name: split.cut_lengths for name, split in data.splits.items() if split.cut_lengths}
+    if cut:
+        counts = ", ".join(f"{len(lengths):,} of {len(data.splits[name]):,} {name}"
+                           for name, lengths in cut.items())
+        longest = max(max(lengths) for lengths in cut.values())
+        print(f"note: {counts} questions have more tokens than text_len={text_len} and are "
+              f"read cut short; --set text_len={longest} keeps them whole", flush=True)
+
+
 _KEEP_LAYOUTS = 2  # the two families' layouts of one dataset
-_LOADED: dict[tuple, Any] = {}  # ((root, files state), layout) -> VQAData
-_VOCABULARIES: dict[tuple, Any] = {}  # (root, files state) -> VQAData without splits
+_LOADED: dict[tuple, Any] = {}  # ((root, files state), layout, tokenizer) -> VQAData
+_VOCABULARIES: dict[tuple, Any] = {}  # (root, files state, tokenizer) -> VQAData, no splits
+
+
+def text_checkpoint_tokenizer(cfg) -> Path | None:
+    """The tokenizer of the model's own text checkpoint, a local ``lm_path`` (OPT) or
+    ``text_path`` (BERT) directory, which reads the ids of its own vocabulary; None (the
+    data's tokenizer) without one, or for ``@pretrained``, which is made with the data's."""
+    for key in ("lm_path", "text_path"):
+        path = getattr(cfg, key, "")
+        if path and path != PRETRAINED and Path(path).is_dir():
+            return checkpoint_tokenizer(path, key)
+    return None
 
 
 def data_overrides(strategy: str, data) -> dict[str, Any]:
@@ -197,13 +222,15 @@ def as_trained(model: ModelSpec, data_dir: str | Path | None, announce: bool = T
     before any worker loads the images)."""
     data_dir = ensure_data(data_dir)
     root = Path(data_dir).resolve()
-    files = (root, files_state(root))
-    if files not in _VOCABULARIES:  # any loaded layout has them; else read just them
-        loaded = next((d for (f, _), d in _LOADED.items() if f == files), None)
+    files, tokenizer = (root, files_state(root)), text_checkpoint_tokenizer(model.config())
+    key = (*files, str(tokenizer))
+    if key not in _VOCABULARIES:  # any loaded layout has them; else read just them
+        loaded = next((d for (f, _, t), d in _LOADED.items()
+                       if f == files and t == str(tokenizer)), None)
         _VOCABULARIES.clear()
-        _VOCABULARIES[files] = (VQAData(loaded.tokenizer, loaded.vocab, splits={}) if loaded
-                                else load_vocabularies(root))
-    return _as_trained(model, data_dir, _VOCABULARIES[files], announce)
+        _VOCABULARIES[key] = (VQAData(loaded.tokenizer, loaded.vocab, splits={}) if loaded
+                              else load_vocabularies(root, tokenizer=tokenizer))
+    return _as_trained(model, data_dir, _VOCABULARIES[key], announce)
 
 
 def _as_trained(model: ModelSpec, data_dir: Path, data, announce: bool) -> ModelSpec:

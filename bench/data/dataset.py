@@ -137,6 +137,8 @@ def token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     questions and answers repeat (templates, "yes", "2"), and turning the tokenizer's
     output into Python lists is most of its time."""
     distinct = list(dict.fromkeys(texts))
+    if not distinct:  # the tokenizer fails on an empty batch
+        return []
     ids = dict(zip(distinct, tokenizer(distinct, add_special_tokens=False)["input_ids"]))
     return [ids[t] for t in texts]
 
@@ -150,14 +152,7 @@ def encode_questions(tokenizer, questions: Sequence[str], text_len: int, style: 
     if pad_side not in ("right", "left"):
         raise UserError(f"pad_side {pad_side!r}: not one of right, left")
     words = token_ids(tokenizer, questions)
-    if style == "encoder":
-        head = [tokenizer.cls_token_id if tokenizer.cls_token_id is not None
-                else tokenizer.bos_token_id]
-        tail = [tokenizer.sep_token_id if tokenizer.sep_token_id is not None
-                else tokenizer.eos_token_id]
-    else:
-        head, tail = [tokenizer.bos_token_id], [answer_sep_id(tokenizer)]
-    head, tail = [t for t in head if t is not None], [t for t in tail if t is not None]
+    head, tail = _special_tokens(tokenizer, style)
     room = text_len - len(head) - len(tail)
     if room < 1:
         raise UserError(f"text_len={text_len} leaves no room for the question")
@@ -168,11 +163,34 @@ def encode_questions(tokenizer, questions: Sequence[str], text_len: int, style: 
     return ids, mask
 
 
+def _special_tokens(tokenizer, style: str) -> tuple[list[int], list[int]]:
+    """The ids around a question: [CLS] ... [SEP] for an encoder (bos/eos where the
+    tokenizer has no CLS/SEP), bos ... </a> for an LM."""
+    if style == "encoder":
+        head = [tokenizer.cls_token_id if tokenizer.cls_token_id is not None
+                else tokenizer.bos_token_id]
+        tail = [tokenizer.sep_token_id if tokenizer.sep_token_id is not None
+                else tokenizer.eos_token_id]
+    else:
+        head, tail = [tokenizer.bos_token_id], [answer_sep_id(tokenizer)]
+    return [t for t in head if t is not None], [t for t in tail if t is not None]
+
+
+def cut_questions(tokenizer, questions: Sequence[str], text_len: int, style: str = "encoder"
+                  ) -> list[int]:
+    """The lengths, special tokens included, of the questions ``encode_questions`` cuts
+    short to ``text_len`` tokens."""
+    specials = sum(map(len, _special_tokens(tokenizer, style)))
+    return [len(w) + specials for w in token_ids(tokenizer, questions)
+            if len(w) + specials > text_len]
+
+
 def encode_answers(tokenizer, answers: Sequence[str], answer_len: int) -> torch.Tensor:
-    """Answer tokens + eos, [N, answer_len], padded with -100 (eos kept when truncating)."""
+    """Answer tokens + eos, [N, answer_len], padded with -100 (eos kept when truncating;
+    an encoder's tokenizer without eos, e.g. BERT's, ends them with [SEP])."""
     words = token_ids(tokenizer, answers)
-    eos = tokenizer.eos_token_id
-    rows = [w[: answer_len - 1] + [eos] for w in words]
+    eos = [t for t in (tokenizer.eos_token_id, tokenizer.sep_token_id) if t is not None][:1]
+    rows = [w[: answer_len - len(eos)] + eos for w in words]
     return _pad(rows, answer_len, IGNORE_INDEX, left=False)
 
 
@@ -196,6 +214,10 @@ class VQADataset(torch.utils.data.Dataset):
         self.input_ids, self.attention_mask = encode_questions(
             tokenizer, [e.question for e in self.examples], text_len, style, pad_side)
         self.answer_ids = encode_answers(tokenizer, [e.answer for e in self.examples], answer_len)
+        full = (self.attention_mask.sum(1) == text_len).tolist()  # only these can be cut
+        self.cut_lengths = cut_questions(tokenizer, [e.question for e, f in
+                                                     zip(self.examples, full) if f],
+                                         text_len, style)
         # soft scores, sparse (CSR): example i owns entries offsets[i]:offsets[i+1]
         cols, vals, offsets = [], [], [0]
         for e in self.examples:

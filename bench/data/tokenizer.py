@@ -77,6 +77,22 @@ def load_tokenizer(path: str | Path, add_answer_sep: bool = True):
     return tok
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt")
+
+
+def checkpoint_tokenizer(path: str | Path, key: str) -> Path:
+    """The tokenizer directory of a local text checkpoint (an OPT or BERT
+    ``save_pretrained`` directory): the checkpoint reads the token ids of the vocabulary it
+    was trained with, so the questions and answers must be tokenized with that tokenizer,
+    not one built from the data. A checkpoint without one is refused: its ids are unknown."""
+    path = Path(path)
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{key}={path} holds no tokenizer ({', '.join(TOKENIZER_FILES)}): "
+                        "the checkpoint reads the token ids of the vocabulary it was trained "
+                        "with; save that tokenizer beside it (tokenizer.save_pretrained(DIR))")
+    return path
+
+
 def answer_sep_id(tokenizer) -> int:
     """Id of eP-ALM's ``</a>`` separator (error if the tokenizer lacks it)."""
     if ANSWER_SEP not in tokenizer.get_vocab():
