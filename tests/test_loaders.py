@@ -238,3 +238,15 @@ def test_an_id_of_the_other_json_type_is_named_as_such(tmp_path):
     with pytest.raises(UserError) as e:
         load_examples(root, "val")
     assert "question_id '42000' (it is str here, int there)" in one_line(e)
+
+
+def test_a_question_id_given_twice_in_a_gqa_file_is_refused(tmp_path):
+    """GQA keys its questions by id in one JSON object: a plain json.load kept the second
+    of two questions under one id and dropped the first without a word."""
+    image(tmp_path / "images" / "1.jpg")
+    (tmp_path / "val_balanced_questions.json").write_text(
+        '{"7": {"imageId": "1", "question": "Is it red?", "answer": "yes"},\n'
+        ' "7": {"imageId": "1", "question": "Is it blue?", "answer": "no"}}')
+    with pytest.raises(UserError) as e:
+        load_gqa(tmp_path, "val")
+    assert "val_balanced_questions.json: key '7' appears twice in one object" in one_line(e)

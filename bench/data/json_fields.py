@@ -19,7 +19,10 @@ def read_json(path: Path):
         raise UserError(f"missing file: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+            value = json.load(f, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        raise UserError(f"{path}: key {e.args[0]!r} appears twice in one object (JSON readers "
+                        "keep only one of the two: the other record would vanish)") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     except UnicodeDecodeError:
@@ -27,6 +30,20 @@ def read_json(path: Path):
     except RecursionError:
         raise UserError(f"{path}: JSON nested too deeply") from None
     _check_depth(value, path)
+    return value
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple]) -> dict:
+    """``json.load``'s object hook: a dict, refusing a key given twice (a GQA questions file
+    keyed by question id would silently lose one of the two questions)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
     return value
 
 
