@@ -14,7 +14,6 @@ Memory method, stated in every Row (``mem_method``):
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import statistics
 import sys
@@ -115,15 +114,23 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-@functools.lru_cache(maxsize=4)
-def matmul_peak_flops(device: str = "cpu", size: int = 2048, repeats: int = 20) -> float:
+_BEST_PEAK: dict[tuple, float] = {}  # (device, size, repeats) -> best FLOP/s measured here
+
+
+def matmul_peak_flops(device: str = "cpu", size: int = 2048, repeats: int = 20,
+                      again: bool = False) -> float:
     """Measured fp32 matmul throughput of this machine in FLOP/s (2 per multiply-add, the
     hardware convention). MFU divides achieved FLOP/s (same convention) by this. The best
-    of ``repeats`` calls (~1 s on 2 CPU cores): with 5, a moment of a shared VM's slowness
-    measured 175 GFLOP/s where the machine gave 290-430 before and after, and every MFU
-    of that report came out twice too high."""
-    dev = torch.device(device)
-    a = torch.randn(size, size, device=dev)
-    b = torch.randn(size, size, device=dev)
-    timing = time_fn(lambda: a @ b, dev, warmup=2, repeats=repeats)
-    return 2 * size**3 / timing.min_s
+    of ``repeats`` calls (~1 s on 2 CPU cores), measured once per process; ``again``
+    measures once more and keeps the better of all: a moment of a shared VM's slowness can
+    outlast a second (5 calls measured 175 GFLOP/s, and 20 calls once 157, where the
+    machine gave 290-430 before and after), and every MFU over it comes out twice too
+    high."""
+    key = (device, size, repeats)
+    if again or key not in _BEST_PEAK:
+        dev = torch.device(device)
+        a = torch.randn(size, size, device=dev)
+        b = torch.randn(size, size, device=dev)
+        timing = time_fn(lambda: a @ b, dev, warmup=2, repeats=repeats)
+        _BEST_PEAK[key] = max(_BEST_PEAK.get(key, 0.0), 2 * size**3 / timing.min_s)
+    return _BEST_PEAK[key]

@@ -32,6 +32,7 @@ from .experiment import (
     training_mfu,
 )
 from .lock import output_lock
+from .profiling import over_best_peak
 from .row import POINT_ID, PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
 from .stages import record_stage, stage
@@ -237,7 +238,8 @@ def _run_pooled(sweeps: list[_Sweep], workers: int, progress: bool, lines: bool,
 
 def _profile_alone(trained: list[_Sweep], progress: bool, lines: bool) -> dict[int, dict]:
     """Profile rows of the trained points, by ``id(point)``: one after another in this
-    process, with a bar on a terminal and a line per point in a log."""
+    process, with a bar on a terminal and a line per point in a log; their MFU over the
+    better of the matmul peaks measured at the first profile and after the last."""
     points = [(s, point) for s in trained for point in s.todo]
     if not points:
         return {}
@@ -252,6 +254,7 @@ def _profile_alone(trained: list[_Sweep], progress: bool, lines: bool) -> dict[i
             if lines:
                 print(f"[{s.name}] profiled {_label(point)} alone ({i}/{len(points)}, "
                       f"~{spent / i * (len(points) - i):.0f} s left)", flush=True)
+        profiled = over_best_peak(profiled)
     bar.close()
     return profiled
 
