@@ -10,12 +10,12 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("9.7-15 min wall from a fresh clone, depending on the machine: 582 s on "
-                  "2 Intel Xeon cores (matmul peak measured 417 GFLOP/s), 684 s on another "
-                  "(peak 323; the same figures to the digit), 597-682 s on 2 AMD "
-                  "EPYC cores (twelve runs, peak 193-219; the speed drifts even within a "
-                  "run), 905 s on 2 Intel Xeon cores of a slower VM (peak 227, yet every "
-                  "trained point 1.1-1.7x as long as on AMD)")
+QUICK_MEASURED = ("10-14 min wall from a fresh clone, depending on the machine: 604 s on "
+                  "2 Intel Xeon cores (matmul peak measured 390 GFLOP/s); before finetune's "
+                  "batches were grouped by image (~45 s more): 582 s on another Intel Xeon VM "
+                  "(peak 417), 688-843 s on one whose speed drifted within the hour, 597-682 s "
+                  "on 2 AMD EPYC cores (twelve runs, peak 193-219), 905 s on 2 Intel Xeon "
+                  "cores of a slower VM (peak 227)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
