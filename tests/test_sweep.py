@@ -204,3 +204,12 @@ def test_train_points_are_keyed_by_the_backbones_the_data_gives_them(tmp_path):
                      "data": str(tmp_path)})
     assert lm.preset_backbones(lm.points[0]) == {"vision_path": "@pretrained",
                                                  "lm_path": "@pretrained"}
+
+
+def test_sweep_takes_no_progress_as_train_and_report_do():
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["sweep", "x.yaml", "--no-progress"]).quiet is True
+    assert parser.parse_args(["sweep", "x.yaml", "--quiet"]).quiet is True
+    assert parser.parse_args(["sweep", "x.yaml"]).quiet is False

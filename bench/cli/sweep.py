@@ -37,8 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train mode: points trained at once, each in its own process on its "
                    "share of the cores (default 0: one per core, at most 4; 1 = one after "
                    "another)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar: a line per finished point instead")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
+                   help="no progress bar: a line per finished point instead (the name "
+                        "train and report use; --quiet is the same)")
     p.set_defaults(func=run)
 
 
