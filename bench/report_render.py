@@ -158,12 +158,12 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float],
               md_table(frame, COMPARISON), "",
               "GFLOPs: forward, per example, one multiply-add = one FLOP (fvcore's convention), "
               "counted by FlopCounterMode and checked against fvcore (flops_agree_pct in "
-              "comparison.csv). Memory: peak live tensor bytes (inference; one "
-              "training step with AdamW). Latency: median over repeats at the batch size "
-              "in comparison.csv. MFU: achieved FLOP/s over this machine's measured fp32 "
-              "matmul peak, for inference (the latency batch) and for training (the FLOPs "
-              "of real training steps, forward and backward as they ran, counted by "
-              "FlopCounterMode on each epoch's first step: padding trimmed, no weight "
+              f"comparison.csv).{_generation_note(frame)} Memory: peak live tensor bytes "
+              "(inference; one training step with AdamW). Latency: median over repeats at "
+              "the batch size in comparison.csv. MFU: achieved FLOP/s over this machine's "
+              "measured fp32 matmul peak, for inference (the latency batch) and for training "
+              "(the FLOPs of real training steps, forward and backward as they ran, counted "
+              "by FlopCounterMode on each epoch's first step: padding trimmed, no weight "
               "gradients for frozen parts, a cached image encoder not run; over the time "
               "of the other steps). train s: wall time of "
               f"training with the per-epoch validation.{_workers_note(frame)}\n"]
@@ -172,6 +172,17 @@ def _comparison(frame: pd.DataFrame, floors: dict[str, float],
         pareto_plot(frame, out / "accuracy_vs_gflops.png", floors=floors)
         lines.append("![accuracy vs GFLOPs](accuracy_vs_gflops.png)\n")
     return lines
+
+
+def _generation_note(frame: pd.DataFrame) -> str:
+    """What a generated answer adds to the GFLOPs of rows that answer by generating."""
+    if "gflops_per_token" not in frame.columns or not frame["gflops_per_token"].notna().any():
+        return ""
+    share = 100 * frame["gflops_per_token"] / frame[GFLOPS]
+    return (" Rows that generate their answers (frozen-lm) count the prompt (image, prompt and "
+            "question, through the whole model); each answer token they generate adds "
+            f"{share.min():.1f}-{share.max():.1f} % of that (gflops_per_token in "
+            "comparison.csv).")
 
 
 def _workers_note(frame: pd.DataFrame) -> str:

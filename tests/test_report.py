@@ -381,3 +381,17 @@ def test_report_runs_a_plan_in_one_pool_then_a_rerun_only_renders(workers, small
     report.build_report(runs=runs, out=out, data=small_data, progress=False, workers=workers)
     assert "in one pool" not in capsys.readouterr().out  # nothing ran: no sweep stage
     assert json.loads((runs / "stages.json").read_text()) == timing
+
+
+def test_the_page_says_what_a_generated_answer_token_adds_to_the_gflops():
+    """A frozen-LM row's GFLOPs are its prompt's; the page says what each answer token
+    adds, from the rows' own counts."""
+    import pandas as pd
+
+    from bench.report_render import _generation_note
+
+    frame = pd.DataFrame({"gflops": [0.04, 0.05, 0.03], "gflops_per_token": [0.0004, 0.001,
+                                                                              float("nan")]})
+    assert "each answer token they generate adds 1.0-2.0 % of that" in _generation_note(frame)
+    assert _generation_note(frame.drop(columns="gflops_per_token")) == ""
+    assert _generation_note(frame.assign(gflops_per_token=float("nan"))) == ""
