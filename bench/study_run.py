@@ -26,7 +26,7 @@ from .spec import ModelSpec
 from .study import StudySpec, distributions, objective_values, suggest
 from .study_sampler import TrialSeededSampler
 from .train import TrainingDiverged
-from .train_config import TrainConfig, preset_recipe
+from .train_config import TrainConfig, over_recipe, preset_recipe
 
 
 def open_storage(url: str | None, out_dir: Path, heartbeat: dict[str, int]):
@@ -179,7 +179,7 @@ def _run_trial(spec: StudySpec, overrides: dict, train: dict, run_dir: Path, on_
 
     run = prepare(ModelSpec(spec.strategy, spec.preset, overrides), spec.data)
     recipe = preset_recipe(spec.preset, trains_from_pixels(run.model))
-    cfg = TrainConfig.from_mapping({"progress": False, **recipe, **train})
+    cfg = TrainConfig.from_mapping({"progress": False, **over_recipe(recipe, train)})
     return profile_and_train(run, cfg, run_dir, {"measure": "never"}, on_eval=on_eval,
                              eval_test=False)
 

@@ -37,7 +37,7 @@ from .experiment import preset_backbones, trains_from_pixels, with_pixel_setting
 from .profiling import ProfileSpec, check_profile_spec
 from .spec import ModelSpec
 from .store import point_id
-from .train_config import TrainConfig, preset_recipe
+from .train_config import TrainConfig, over_recipe, preset_recipe
 
 TOP_KEYS = {"name", "description", "mode", "preset", "set", "grid", "grids", "seeds",
             "profile", "train", "data", "strategy"}
@@ -96,7 +96,7 @@ class SweepSpec:
         """The point's training values: its preset's recipe (from raw pixels, its
         ``from_pixels_train`` too) under the spec's ``train:``."""
         pixels = self.mode == "train" and trains_from_pixels(self.trained_model(point))
-        return {**preset_recipe(point.preset, pixels), **self.train}
+        return over_recipe(preset_recipe(point.preset, pixels), self.train)
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -96,3 +96,13 @@ def preset_recipe(preset: str | None, from_pixels: bool = False) -> dict[str, An
     found = variants.get_preset(preset)
     return {**found.train, **(found.from_pixels_train if from_pixels else {})}
 
+
+def over_recipe(recipe: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Train values ``given`` (flags, a spec's ``train:``) over a preset's ``recipe``. A
+    warm-up given in steps replaces the recipe's warm-up ratio, which would otherwise win
+    (``warmup_for``) and leave the steps the user asked for unused."""
+    values = {**recipe, **given}
+    if "warmup_steps" in given and "warmup_ratio" not in given:
+        values["warmup_ratio"] = 0.0
+    return values
+

@@ -53,6 +53,24 @@ def test_sweep_points_train_with_the_recipe_under_the_spec_train_keys():
     assert overridden.key(point) != inherited.key(point)
 
 
+def test_a_warmup_given_in_steps_replaces_the_recipes_warmup_ratio():
+    """tiny warms up over a third of the run (``warmup_ratio``), which ``warmup_for``
+    prefers to ``warmup_steps``: the steps a user gives must not be silently unused."""
+    from bench.train_config import over_recipe, warmup_for
+
+    assert preset_recipe("tiny")["warmup_ratio"] > 0
+    cfg = _train_cfg("--preset", "tiny", "--warmup-steps", "50")
+    assert (cfg.warmup_ratio, warmup_for(cfg, 1000)) == (0, 50)
+    # the ratio given too (or alone) still wins, and the recipe's ratio stays without steps
+    cfg = _train_cfg("--preset", "tiny", "--warmup-steps", "50", "--warmup-ratio", "0.1")
+    assert warmup_for(cfg, 1000) == 100
+    assert warmup_for(_train_cfg("--preset", "tiny", "--lr", "0.002"), 999) == 333
+    point = _sweep().points[0]
+    assert warmup_for(TrainConfig(**_sweep({"warmup_steps": 7}).recipe(point)), 1000) == 7
+    # studies merge a trial's train values the same way
+    assert over_recipe(preset_recipe("tiny"), {"warmup_steps": 7})["warmup_ratio"] == 0
+
+
 def test_preset_backbones_apply_where_the_data_supplies_them_under_the_users_keys(tmp_path, capsys):
     from bench.experiment import with_preset_backbones
     from bench.spec import ModelSpec

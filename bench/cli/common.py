@@ -98,13 +98,12 @@ def train_config(args: argparse.Namespace, from_pixels: bool = False, **defaults
     """TrainConfig from its defaults, then ``defaults``, then the ``--preset``'s recipe
     (for an image encoder trained from raw pixels, with ``from_pixels``), then the flags
     given."""
-    from bench.train_config import preset_recipe
+    from bench.train_config import over_recipe, preset_recipe
 
-    values = {**defaults, **preset_recipe(getattr(args, "preset", None), from_pixels)}
-    for f in fields(TrainConfig):
-        if getattr(args, f.name, None) is not None:
-            values[f.name] = getattr(args, f.name)
-    cfg = TrainConfig(**values)
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    recipe = {**defaults, **preset_recipe(getattr(args, "preset", None), from_pixels)}
+    cfg = TrainConfig(**over_recipe(recipe, given))
     cfg.validate()
     return cfg
 
