@@ -75,6 +75,33 @@ def test_rerun_of_finished_sweep_does_no_work(tmp_path):
     assert len(json.loads((tmp_path / "results.json").read_text())) == 3
 
 
+def test_a_sequential_sweep_stores_its_timed_rows_over_the_best_peak_measured(
+        tmp_path, monkeypatch):
+    """Rows timed one after another are stored as they finish, over the peak of the first
+    profile; once all ran they are stored again over the best peak measured (a slow
+    moment at the first profile once doubled a page's MFUs), with their training MFU."""
+    import bench.profiling as profiling
+    from bench.row import TRAIN_MFU, TRAIN_WORKERS
+
+    peaks = iter([400e9])  # the measurement after the last point
+    monkeypatch.setattr(profiling, "matmul_peak_flops", lambda device, again: next(peaks))
+    spec = parse_spec(GOOD)
+
+    def fake_point(spec, point, out):  # profiled at a slow moment: peak 200
+        return {"strategy": point.strategy, "device": "cpu", "achieved_gflops_per_s": 50.0,
+                "peak_gflops_per_s": 200.0, "mfu_pct": 25.0, TRAIN_WORKERS: 1,
+                "train_step_s": 10.0, "train_step_gflops": 1.0, "train_timed_steps": 100,
+                TRAIN_MFU: 10.0}
+
+    store = run_sweep(spec, tmp_path, progress=False, run_point=fake_point)
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert len(rows) == 3 and store.ran == 3
+    assert [r["grid.depth"] for r in rows[:2]] == [1, 2]  # still in the spec's order
+    for row in rows:
+        assert (row["peak_gflops_per_s"], row["mfu_pct"]) == (400.0, 12.5)
+        assert row[TRAIN_MFU] == pytest.approx(100 * 2 * 1e9 * 100 / 10.0 / 400e9)
+
+
 @pytest.mark.parametrize("tty,progress,point_lines,epoch_lines", [
     (True, True, False, False),    # a terminal: a bar, no lines
     (False, True, True, True),     # a log: a line per point and per training epoch
