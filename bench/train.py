@@ -135,6 +135,9 @@ def _fit(job: _FitJob) -> dict[str, Any]:
     model.to(device)
     encoder_trains = _encoder_trains(model)
     group_images = encoder_trains and hasattr(train_set, "image_index")
+    if cfg.shift_pixels and not encoder_trains and main and not resume:
+        print(f"note: shift_pixels={cfg.shift_pixels} shifts the images of an image encoder "
+              "that trains; this model's does not train, so its images are not shifted", flush=True)
     optimizer = adamw(model.param_groups(cfg.lr, cfg.weight_decay), device)
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / cfg.batch_size) / cfg.accum_steps)
     total = steps_per_epoch * cfg.epochs

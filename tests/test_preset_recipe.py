@@ -172,13 +172,28 @@ def test_train_command_from_raw_pixels_uses_the_pixel_recipe(small_data, tmp_pat
 
     from tests.helpers import run_cli
 
-    code, _, err = run_cli(["train", "late_fusion", "--preset", "tiny", "--data",
-                            str(small_data), "--set", "vision_path=", "--set",
-                            "freeze_vision=false", "--set", "image_size=32", "--max-steps", "2",
-                            "--out", str(tmp_path / "run"), "--no-progress"], capsys)
+    code, out, err = run_cli(["train", "late_fusion", "--preset", "tiny", "--data",
+                              str(small_data), "--set", "vision_path=", "--set",
+                              "freeze_vision=false", "--set", "image_size=32", "--max-steps",
+                              "2", "--out", str(tmp_path / "run"), "--no-progress"], capsys)
     assert code == 0, err
+    assert "not shifted" not in out  # its encoder trains: the recipe's shift applies
     run = tmp_path / "run"
     recipe = json.loads((run / "train_config.json").read_text())
     keys = ("epochs", "image_group", "shift_pixels")
     assert {k: recipe[k] for k in keys} == {
         k: preset_recipe("tiny", from_pixels=True)[k] for k in keys}
+
+
+def test_a_shift_asked_of_a_frozen_encoder_is_said_to_do_nothing(small_data, tmp_path, capsys):
+    """shift_pixels moves the pixels an encoder trains on; a frozen encoder's features are
+    cached, so the flag would otherwise be silently unused."""
+    from tests.helpers import run_cli
+
+    code, out, err = run_cli(["train", "late_fusion", "--preset", "tiny", "--data",
+                              str(small_data), "--set", "vision_path=", "--set",
+                              "freeze_vision=true", "--set", "image_size=32", "--shift-pixels",
+                              "2", "--max-steps", "1", "--out", str(tmp_path / "run"),
+                              "--no-progress"], capsys)
+    assert code == 0, err
+    assert "note: shift_pixels=2 shifts the images of an image encoder that trains" in out
