@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=run_baselines)
 
     i = dsub.add_parser("info", help="splits, sizes and vocabularies of a dataset directory")
-    i.add_argument("--data", required=True)
+    i.add_argument("--data", required=True, help="dataset directory (synthvqa, VQA v2 or GQA)")
     i.add_argument("--format", choices=("table", "json"), default="table")
     i.set_defaults(func=run_info)
 
