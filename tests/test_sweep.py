@@ -210,6 +210,24 @@ def test_cli_table_shows_the_current_plan_and_counts_the_rows_it_left_out(tmp_pa
     assert len(json.loads((out / "results.json").read_text())) == 3  # nothing deleted
 
 
+def test_cli_table_lists_rows_in_the_specs_order_with_their_seed(tmp_path, capsys):
+    """Pooled points are stored as they finish; the table shows them in the spec's order,
+    and with several seeds a seed column tells a point's rows apart."""
+    path, out = tmp_path / "s.yaml", tmp_path / "o"
+    path.write_text(yaml.safe_dump({**GOOD, "seeds": [0, 1],
+                                    "grids": [{"strategy": ["concat"], "depth": [1, 2]}]}))
+    assert run_cli(["sweep", str(path), "--out", str(out), "--quiet"], capsys)[0] == 0
+    stored = json.loads((out / "results.json").read_text())
+    (out / "results.json").write_text(json.dumps(stored[::-1]))  # as if finished last first
+    code, stdout, _ = run_cli(["sweep", str(path), "--out", str(out), "--quiet"], capsys)
+    assert code == 0 and "4 already done" in stdout
+    header = next(line.split() for line in stdout.splitlines() if line.startswith("strategy"))
+    assert header[:3] == ["strategy", "grid.depth", "seed"]
+    table = [line.split()[:3] for line in stdout.splitlines() if line.startswith("concat")]
+    assert table == [["concat", "1", "0"], ["concat", "1", "1"], ["concat", "2", "0"],
+                     ["concat", "2", "1"]]
+
+
 def test_train_points_are_keyed_by_the_backbones_the_data_gives_them(tmp_path):
     """The preset's pretrained backbones are part of a trained point on the built-in data
     (the same key as spelling them out in `set:`), and absent on other data, where the

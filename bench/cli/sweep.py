@@ -13,6 +13,7 @@ from bench.row import (
     LATENCY,
     MEM_INFER,
     PARAMS_TOTAL,
+    POINT_ID,
     PRESET,
     SEED,
     STRATEGY,
@@ -63,10 +64,13 @@ def run(args: argparse.Namespace) -> int:
     before = len(models & ResultStore(out).done())
     store = run_sweep(spec, out, progress=not args.quiet, workers=args.workers)
     planned, stale = store.planned_frame()  # rows of an earlier edit of the spec stay stored
-    rows = [{k: v for k, v in r.items() if not pd.isna(v)}
-            for r in planned.to_dict("records") if r.get(SWEEP) == spec.name]
+    order = {spec.key(p): i for i, p in reversed(list(enumerate(spec.points)))}
+    rows = sorted(({k: v for k, v in r.items() if not pd.isna(v)}
+                   for r in planned.to_dict("records") if r.get(SWEEP) == spec.name),
+                  key=lambda r: order.get(r.get(POINT_ID), len(order)))  # the spec's order
     varied = sorted({k for r in rows for k in r if k.startswith("grid.") and k != "grid.strategy"})
-    print_table(rows, [c for c in [STRATEGY, *varied, *SUMMARY[1:]]
+    seeds = [SEED] if len({r.get(SEED) for r in rows}) > 1 else []
+    print_table(rows, [c for c in [STRATEGY, *varied, *seeds, *SUMMARY[1:]]
                        if any(c in r for r in rows)])
     shared = len(spec.points) - len(models)
     print(f"{spec.name}: {len(spec.points)} points"
