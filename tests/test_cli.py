@@ -21,6 +21,22 @@ def test_list_and_describe(capsys):
     assert keys["depth"]["default"] == 12 and keys["depth"]["type"] == "int"
 
 
+def test_describe_shows_each_keys_value_under_a_preset(capsys):
+    import variants
+
+    code, out, _ = run_cli(["describe", "jar", "--preset", "tiny", "--format", "json"], capsys)
+    rows = json.loads(out)
+    keys = {row["key"]: row for row in rows}
+    tiny = variants.resolve_config("jar", "tiny")
+    assert code == 0 and list(rows[0])[:4] == ["key", "type", "default", "tiny"]
+    assert keys["width"]["default"] == 768 and keys["width"]["tiny"] == tiny.width == 64
+    assert keys["gate_init"]["tiny"] == tiny.gate_init  # the preset's per-strategy keys
+    code, out, _ = run_cli(["describe", "jar", "--preset", "tiny"], capsys)
+    assert code == 0 and "fusebench list --presets" in out
+    code, _, err = run_cli(["describe", "jar", "--preset", "epalm-tiny"], capsys)
+    assert code == 2 and "is for frozen-lm strategies" in err
+
+
 @pytest.mark.parametrize("args,needle", [
     (["profile", "nope"], "unknown strategy 'nope'; valid:"),
     (["profile", "concat", "--preset", "nope"], "unknown preset 'nope'"),
