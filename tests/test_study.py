@@ -41,6 +41,23 @@ def test_multi_objective_writes_pareto_front(tmp_path):
     assert study.best_trials and (tmp_path / "pareto.png").is_file()
 
 
+def test_cli_prints_the_pareto_front_by_objective_name(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    import bench.study_run as study_run
+
+    monkeypatch.setattr(study_run, "_run_trial", fake_trial)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "objectives": [
+        {"metric": "val_vqa_acc", "direction": "maximize"},
+        {"metric": "gflops", "direction": "minimize"}]}))
+    code, out, err = run_cli(["study", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    front = next(line for line in out.splitlines() if line.startswith("Pareto front:"))
+    assert "val_vqa_acc=" in front and "gflops=" in front and "'depth':" in front
+    assert "0000" not in front  # rounded, not float noise
+
+
 def test_diverged_trial_fails_with_reason_and_study_goes_on(tmp_path):
     calls = []
 

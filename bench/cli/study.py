@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
               for s in TrialState}
     print(f"study {spec.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     if spec.multi:
-        print(f"Pareto front: {len(study.best_trials)} trials "
-              + "; ".join(f"#{t.number} {t.values}" for t in study.best_trials))
+        names = [metric for metric, _ in spec.objectives]
+        print(f"Pareto front: {len(study.best_trials)} trials; " + "; ".join(
+            f"#{t.number} " + " ".join(f"{n}={v:.4g}" for n, v in zip(names, t.values))
+            + f" {t.params}" for t in study.best_trials))
     elif counts.get("complete"):
         print(f"best: #{study.best_trial.number} {spec.objectives[0][0]}="
               f"{study.best_value:.4g} {study.best_params}")
