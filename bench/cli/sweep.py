@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     before = len(models & ResultStore(out).done())
     store = run_sweep(spec, out, progress=not args.quiet, workers=args.workers)
     planned, stale = store.planned_frame()  # rows of an earlier edit of the spec stay stored
+    # each model's first place in the spec (two grids may reach one model)
     order = {spec.key(p): i for i, p in reversed(list(enumerate(spec.points)))}
     rows = sorted(({k: v for k, v in r.items() if not pd.isna(v)}
                    for r in planned.to_dict("records") if r.get(SWEEP) == spec.name),
