@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m = dsub.add_parser("make", help="generate a built-in dataset (synthvqa)")
     m.add_argument("name", choices=("synthvqa",))
     m.add_argument("--out", required=True, help="output directory (new or empty)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0,
+                   help="generator seed (default 0: the built-in data)")
     m.add_argument("--images", type=int, default=synthvqa.DEFAULT_IMAGES,
                    help=f"number of images (default {synthvqa.DEFAULT_IMAGES}; 80/10/10 split)")
     m.add_argument("--image-size", type=int, default=synthvqa.DEFAULT_IMAGE_SIZE,

@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # one subcommand per kind: each offers its own registry's sizes (and vision its stem)
     kinds = p.add_subparsers(dest="kind", required=True, metavar="{vision,text}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--seed", type=int, default=0,
+                        help="pretraining seed (default 0: the shipped checkpoint's)")
     common.add_argument("--force", action="store_true",
                         help="retrain even if cached or shipped")
     common.add_argument("--ship", action="store_true",

@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--measure", choices=("auto", "always", "never"), default="auto",
                    help="run the real model (auto: only when params <= --max-params)")
     p.add_argument("--max-params", type=float, default=400e6)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random weights and inputs (default 0)")
     p.add_argument("--data", help="profile the model as trained on this dataset directory "
                    "(data/synthvqa: the built-in one): its vocabulary and answer counts and "
                    "the preset's backbones for it, as `train` and the report build it. "
