@@ -12,7 +12,7 @@ from .common import emit_rows
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="registered strategies (or presets with --presets)")
     p.add_argument("--presets", action="store_true", help="list presets instead")
-    p.add_argument("--family", choices=FAMILIES)
+    p.add_argument("--family", choices=FAMILIES, help="only this family's strategies (presets)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 

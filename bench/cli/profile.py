@@ -16,11 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     p.add_argument("--batch-size", type=int, default=8, help="batch for latency and memory")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=10,
+                   help="timed forward passes; latency is their median (default 10)")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="untimed forward passes before them (default 2)")
     p.add_argument("--measure", choices=("auto", "always", "never"), default="auto",
                    help="run the real model (auto: only when params <= --max-params)")
-    p.add_argument("--max-params", type=float, default=400e6)
+    p.add_argument("--max-params", type=float, default=400e6,
+                   help="--measure auto runs models up to this many parameters (default 4e8); "
+                   "larger ones are counted on the meta device only")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the random weights and inputs (default 0)")
     p.add_argument("--data", help="profile the model as trained on this dataset directory "
