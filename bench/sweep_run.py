@@ -204,8 +204,7 @@ def _restore_over_best_peak(sweep: _Sweep, rows: dict[int, dict]) -> None:
             continue  # nothing measured, or the same peak
         if TRAIN_MFU in row:
             row[TRAIN_MFU] = training_mfu(row, row.get(TRAIN_WORKERS, 1))
-        sweep.store_row(point, row)
-        sweep.stored -= 1  # stored again, not one more
+        sweep.store.add(row)  # replaces its first row (labelled by store_row, kept here)
 
 
 def _advance(bar, sweep: _Sweep, point: Point, row: dict, lines: bool) -> None:
