@@ -212,22 +212,25 @@ class RecurrentLayer(nn.Module):
         # every step's input projection in one matmul: [dirs, B * L, gates]
         gates_x = (torch.bmm(x.reshape(self.directions, B * L, -1), self.x2h_weight)
                    + self.x2h_bias).view(self.directions, B, L, -1)
-        keep = keep.unsqueeze(-1)  # [dirs, B, L, 1]
+        # per-step views made once: indexing gates_x[:, :, t] inside the loop would, in the
+        # backward pass, write each step's gradient into a zero tensor as large as gates_x
+        steps_x, steps_keep = gates_x.unbind(2), keep.unsqueeze(-1).unbind(2)
         h = x.new_zeros(self.directions, B, H)
         c = h
         states = []
-        for t in range(L):
-            gx, gh = gates_x[:, :, t], torch.bmm(h, self.h2h_weight) + self.h2h_bias
+        for gx, keep_t in zip(steps_x, steps_keep):
+            gh = torch.bmm(h, self.h2h_weight) + self.h2h_bias
             if self.cell == "lstm":
                 i, f, g, o = (gx + gh).chunk(4, dim=-1)
                 c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h_new = torch.sigmoid(o) * torch.tanh(c_new)
-                c = torch.where(keep[:, :, t], c_new, c)
+                c = torch.where(keep_t, c_new, c)
             else:  # torch's GRU: reset and update gates, then the candidate state
-                r, z = torch.sigmoid(gx[..., :2 * H] + gh[..., :2 * H]).chunk(2, dim=-1)
-                n = torch.tanh(gx[..., 2 * H:] + r * gh[..., 2 * H:])
+                (gx_rz, gx_n), (gh_rz, gh_n) = gx.split([2 * H, H], -1), gh.split([2 * H, H], -1)
+                r, z = torch.sigmoid(gx_rz + gh_rz).chunk(2, dim=-1)
+                n = torch.tanh(gx_n + r * gh_n)
                 h_new = n + z * (h - n)  # (1 - z) * n + z * h
-            h = torch.where(keep[:, :, t], h_new, h)
+            h = torch.where(keep_t, h_new, h)
             states.append(h)
         out = torch.stack(states, dim=2)  # [dirs, B, L, H]
         if self.directions == 1:
