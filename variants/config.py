@@ -8,6 +8,7 @@ YAML into the field's type and checks them, raising ``UserError`` with the valid
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import reprlib
 import typing
@@ -59,13 +60,21 @@ class BaseConfig:
             coerce(type(self), f.name, getattr(self, f.name))
 
 
+@functools.cache
+def _fields_and_types(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A config class's fields and resolved type hints, once per class: resolving the hints
+    evaluates every annotation string (~0.5 ms a call), and every config is validated field
+    by field: uncached, 9 s of the 56 s FLOPs-scaling sweep went to it."""
+    return {f.name: f for f in fields(cls)}, typing.get_type_hints(cls)
+
+
 def field_type(cls: type, name: str) -> Any:
-    return typing.get_type_hints(cls)[name]
+    return _fields_and_types(cls)[1][name]
 
 
 def coerce(cls: type, name: str, value: Any) -> Any:
     """Convert ``value`` (a CLI string or YAML scalar) to the type of ``cls.name`` and check it."""
-    f = {f.name: f for f in fields(cls)}[name]
+    f = _fields_and_types(cls)[0][name]
     typ = field_type(cls, name)
     meta = f.metadata
     try:
