@@ -30,7 +30,8 @@ def test_per_answer_type_accuracy_is_over_the_questions_of_that_type():
 
 
 def test_saved_answers_are_a_results_file_that_scores_back_the_same(trained_run, small_data,
-                                                                    tmp_path, capsys):
+                                                                    tmp_path, monkeypatch,
+                                                                    capsys):
     answers = tmp_path / "answers.json"
     code, out, err = run_cli(["evaluate", str(trained_run), "--save-answers", str(answers),
                               "--no-blind", "--format", "json"], capsys)
@@ -51,6 +52,15 @@ def test_saved_answers_are_a_results_file_that_scores_back_the_same(trained_run,
         assert file_scores[key] == pytest.approx(run_scores[key])
     stored = json.loads((trained_run / "result.json").read_text())
     assert run_scores["test_vqa_acc"] == pytest.approx(stored["test_vqa_acc"])
+    # without --data, the built-in data's place (data/synthvqa), as `train` reads it
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "synthvqa").symlink_to(small_data, target_is_directory=True)
+    monkeypatch.chdir(project)
+    code, out, err = run_cli(["evaluate", "--answers", str(answers), "--format", "json"],
+                             capsys)
+    assert code == 0, err
+    assert json.loads(out) == file_scores
 
 
 @pytest.mark.parametrize("content, message", [
@@ -81,7 +91,7 @@ def test_evaluate_refuses_conflicting_or_unwritable_requests_before_any_work(
     cases = [(["evaluate", str(trained_run), "--save-answers", str(tmp_path)], "a directory"),
              (["evaluate", str(trained_run), "--answers", "a.json", "--data", "d"],
               "score one thing"),
-             (["evaluate", "--answers", "a.json"], "--answers needs --data"),
+             (["evaluate", "--answers", "a.json"], "missing file: a.json"),
              (["evaluate", "--answers", "a.json", "--captions", "c.json", "--data", "d"],
               "score one thing")]
     for args, message in cases:

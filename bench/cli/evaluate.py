@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a VQA results JSON to score instead (every question of the split "
                         "answered once, as the official script requires)")
     p.add_argument("--captions", help="COCO-format caption predictions JSON to score instead")
-    p.add_argument("--data", help="dataset directory (for --answers and --captions)")
+    p.add_argument("--data", help="dataset directory holding the reference answers (for "
+                        "--answers and --captions; default: the built-in data, as train)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 
@@ -39,17 +40,22 @@ def run(args: argparse.Namespace) -> int:
     if len(files) > 1 or (files and (args.run or args.save_answers)):
         raise UserError("score one thing: a run directory, --answers or --captions")
     if files:
-        if not args.data:
-            raise UserError(f"{files[0]} needs --data DIR with the reference answers")
+        from bench.data.synthvqa import ensure_data
+
+        predictions = Path(args.answers or args.captions)
+        if not predictions.is_file():  # before the built-in data is made for nothing
+            raise UserError(f"missing file: {predictions}")
+        data = ensure_data(args.data)  # the built-in data unless --data, as `train`
         if args.answers:
             from bench.evaluate import score_results_file as score
         else:
             from bench.metrics.captions import score_prediction_file as score
-        emit_metrics(score(args.answers or args.captions, args.data, args.split), args.format)
+        emit_metrics(score(predictions, data, args.split), args.format)
         return 0
     if not args.run:
         raise UserError("give a run directory, or --answers RESULTS.json (or --captions "
-                        "PRED.json) with --data DIR")
+                        "PRED.json) and the data they answer (--data DIR; default: the "
+                        "built-in data)")
     from bench.evaluate_run import evaluate_run
     from bench.validate import count
 
