@@ -74,9 +74,8 @@ def field_type(cls: type, name: str) -> Any:
 
 def coerce(cls: type, name: str, value: Any) -> Any:
     """Convert ``value`` (a CLI string or YAML scalar) to the type of ``cls.name`` and check it."""
-    f = _fields_and_types(cls)[0][name]
-    typ = field_type(cls, name)
-    meta = f.metadata
+    by_name, hints = _fields_and_types(cls)
+    typ, meta = hints[name], by_name[name].metadata
     try:
         if typ is bool:
             if isinstance(value, str):
