@@ -35,6 +35,7 @@ from .pretrain import PRETRAINED, can_pretrain, pretrain_text, pretrain_vision
 from .profiling import ProfileSpec, build_meta, profile
 from .row import (
     FEATURE_CACHE_S,
+    PEAK_GFLOPS,
     PROFILE_S,
     TRAIN_IMAGES,
     TRAIN_MFU,
@@ -311,7 +312,7 @@ def training_mfu(row: dict[str, Any], workers: int = 1) -> float:
     trimmed, cached or frozen parts without their weight gradients) times the timed steps,
     over their time and the measured matmul peak; NaN without any of them. ``workers``:
     points trained at once on the machine (``bench.workers``), each against its share."""
-    peak, seconds = row.get("peak_gflops_per_s"), row.get(TRAIN_STEP_S)
+    peak, seconds = row.get(PEAK_GFLOPS), row.get(TRAIN_STEP_S)
     gflops, steps = row.get(TRAIN_STEP_GFLOPS), row.get(TRAIN_TIMED_STEPS)
     if not (peak and seconds and gflops and steps) or math.isnan(gflops):
         return math.nan

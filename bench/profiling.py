@@ -25,6 +25,7 @@ from .errors import UserError
 from .flops import FlopCount, _fc_sdpa_cpu, component_flops, count_flop_counter_mode, count_fvcore
 from .measure import matmul_peak_flops, peak_memory, time_fn
 from .row import (
+    ACHIEVED_GFLOPS,
     FLOPS_AGREE_PCT,
     FUSION_DEPTH,
     GFLOPS,
@@ -36,6 +37,7 @@ from .row import (
     MFU,
     PARAMS_TOTAL,
     PARAMS_TRAINABLE,
+    PEAK_GFLOPS,
     THROUGHPUT,
     TRAINABLE_PCT,
 )
@@ -183,8 +185,8 @@ def _measure(spec: ProfileSpec, fcm: FlopCount) -> dict[str, Any]:
     })
     achieved = 2 * fv.total * spec.batch_size / timing.median_s  # FLOP/s, 2 per multiply-add
     peak = matmul_peak_flops(spec.device)
-    row["achieved_gflops_per_s"] = achieved / 1e9
-    row["peak_gflops_per_s"] = peak / 1e9
+    row[ACHIEVED_GFLOPS] = achieved / 1e9
+    row[PEAK_GFLOPS] = peak / 1e9
     row[MFU] = 100.0 * achieved / peak
 
     row[MEM_TRAIN] = _train_step_memory(model, spec, device) / MiB
@@ -199,14 +201,14 @@ def over_best_peak(rows: dict[Any, dict]) -> dict[Any, dict]:
     peaks: dict[str, float] = {}
     out = {}
     for key, row in rows.items():
-        achieved = row.get("achieved_gflops_per_s")
+        achieved = row.get(ACHIEVED_GFLOPS)
         if achieved is None or math.isnan(achieved):  # not measured (FLOP counts only)
             out[key] = row
             continue
         if row["device"] not in peaks:
             peaks[row["device"]] = matmul_peak_flops(row["device"], again=True) / 1e9
         peak = peaks[row["device"]]
-        out[key] = {**row, "peak_gflops_per_s": peak,
+        out[key] = {**row, PEAK_GFLOPS: peak,
                     MFU: 100.0 * achieved / peak}
     return out
 
@@ -277,8 +279,8 @@ def render_text(row: dict) -> str:
             f"  median {_fmt(row['latency_ms'], ' ms')}   IQR {_fmt(row['latency_iqr_ms'], ' ms')}"
             f"   min {_fmt(row['latency_min_ms'], ' ms')}",
             f"  throughput {_fmt(row['throughput_eps'], ' examples/s')}",
-            f"  MFU {row['mfu_pct']:.2f} % = {row['achieved_gflops_per_s']:.3g} GFLOP/s achieved"
-            f" / {row['peak_gflops_per_s']:.3g} GFLOP/s measured fp32 matmul peak"
+            f"  MFU {row[MFU]:.2f} % = {row[ACHIEVED_GFLOPS]:.3g} GFLOP/s achieved"
+            f" / {row[PEAK_GFLOPS]:.3g} GFLOP/s measured fp32 matmul peak"
             " (both 2 FLOPs per multiply-add)",
         ]
     else:

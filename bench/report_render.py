@@ -39,6 +39,7 @@ from .row import (
     MFU,
     PARAMS_TOTAL,
     PARAMS_TRAINABLE,
+    PEAK_GFLOPS,
     PRESET,
     STRATEGY,
     TEST_ACC,
@@ -382,8 +383,8 @@ def _environment(results: dict[str, pd.DataFrame], timing: dict | None) -> list[
     if rows:
         first = rows[0].iloc[0]
         lines += [f"- {k}: {first[k]}" for k in ENV if k in first]
-        if pd.notna(first.get("peak_gflops_per_s")):  # what the wall time below ran at
-            lines.append(f"- measured fp32 matmul peak: {first['peak_gflops_per_s']:.0f} "
+        if pd.notna(first.get(PEAK_GFLOPS)):  # what the wall time below ran at
+            lines.append(f"- measured fp32 matmul peak: {first[PEAK_GFLOPS]:.0f} "
                          f"GFLOP/s ({first.get('threads', '?')} threads): the wall time below "
                          "moves with it")
     if timing:

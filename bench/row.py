@@ -38,6 +38,7 @@ MEASURED = "measured"
 MEM_INFER, MEM_TRAIN = "mem_infer_mib", "mem_train_mib"
 LATENCY, LATENCY_IQR = "latency_ms", "latency_iqr_ms"
 THROUGHPUT, MFU = "throughput_eps", "mfu_pct"
+ACHIEVED_GFLOPS, PEAK_GFLOPS = "achieved_gflops_per_s", "peak_gflops_per_s"
 PROFILE_S = "profile_s"
 # training and accuracy (bench.experiment, bench.controls)
 TRAIN_STEPS, TRAIN_TIME, TRAIN_STEP_S = "train_steps", "train_time_s", "train_step_s"
@@ -76,6 +77,9 @@ COLUMNS = {c.name: c for c in (
     Column(LATENCY, "ms", "profiling", "median forward latency of one batch"),
     Column(LATENCY_IQR, "ms", "profiling", "interquartile range of the latency"),
     Column(THROUGHPUT, "examples/s", "profiling", "batch size / median latency"),
+    Column(ACHIEVED_GFLOPS, "GFLOP/s", "profiling", "FLOP/s of the timed forward passes"),
+    Column(PEAK_GFLOPS, "GFLOP/s", "profiling", "this machine's measured fp32 matmul peak "
+           "(the best of the process's measurements: bench.profiling.over_best_peak)"),
     Column(MFU, "%", "profiling", "achieved / measured fp32 matmul peak (2 flops per MAC)"),
     Column(PROFILE_S, "s", "sweep", "wall time of the profile"),
     Column(TRAIN_STEPS, "steps", "experiment", "optimizer steps"),

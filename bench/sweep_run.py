@@ -33,7 +33,7 @@ from .experiment import (
 )
 from .lock import output_lock
 from .profiling import over_best_peak
-from .row import POINT_ID, PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
+from .row import PEAK_GFLOPS, POINT_ID, PROFILE_S, TRAIN_MFU, TRAIN_WORKERS
 from .spec import ModelSpec
 from .stages import record_stage, stage
 from .store import ResultStore
@@ -199,8 +199,7 @@ def _restore_over_best_peak(sweep: _Sweep, rows: dict[int, dict]) -> None:
     rebased = over_best_peak(rows)
     for point in sweep.todo:
         row = rebased[id(point)]
-        if row is rows[id(point)] or row["peak_gflops_per_s"] == rows[id(point)].get(
-                "peak_gflops_per_s"):
+        if row is rows[id(point)] or row[PEAK_GFLOPS] == rows[id(point)].get(PEAK_GFLOPS):
             continue  # nothing measured, or the same peak
         if TRAIN_MFU in row:
             row[TRAIN_MFU] = training_mfu(row, row.get(TRAIN_WORKERS, 1))
