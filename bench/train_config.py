@@ -105,4 +105,3 @@ def over_recipe(recipe: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]
     if "warmup_steps" in given and "warmup_ratio" not in given:
         values["warmup_ratio"] = 0.0
     return values
-
