@@ -31,6 +31,7 @@ from .distributed import is_main_process, local_device
 from .errors import UserError
 from .evaluate import evaluate_vqa
 from .lock import output_lock
+from .notes import say_once
 from .pretrain import PRETRAINED, can_pretrain, pretrain_text, pretrain_vision
 from .profiling import ProfileSpec, build_meta, profile
 from .row import (
@@ -82,14 +83,15 @@ def load_data(model: ModelSpec, data_dir: Path, splits=("train", "val", "test"))
 
 def _say_cut_questions(data: VQAData, text_len: int) -> None:
     """One line when questions have more tokens than the model's ``text_len``: the
-    models read them cut short (``encode_questions``), which no error would show."""
+    models read them cut short (``encode_questions``), which no error would show. Said
+    once, however many layouts or pool workers load the data (``bench.notes``)."""
     cut = {name: split.cut_lengths for name, split in data.splits.items() if split.cut_lengths}
     if cut:
         counts = ", ".join(f"{len(lengths):,} of {len(data.splits[name]):,} {name}"
                            for name, lengths in cut.items())
         longest = max(max(lengths) for lengths in cut.values())
-        print(f"note: {counts} questions have more tokens than text_len={text_len} and are "
-              f"read cut short; --set text_len={longest} keeps them whole", flush=True)
+        say_once(f"note: {counts} questions have more tokens than text_len={text_len} and "
+                 f"are read cut short; --set text_len={longest} keeps them whole")
 
 
 _KEEP_LAYOUTS = 2  # the two families' layouts of one dataset

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import cache
+from . import cache, notes
 from .cli import quiet_third_party
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -54,6 +54,7 @@ def _init_worker(threads: int, features: str) -> None:
     torch.set_num_threads(threads)
     quiet_third_party()
     cache.share_through(features)
+    notes.share_through(os.path.join(features, "notes"))
 
 
 def _die_with_parent() -> None:

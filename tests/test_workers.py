@@ -111,6 +111,32 @@ def test_a_pools_workers_share_one_features_folder_deleted_with_the_pool():
     assert once.isdisjoint(folders) and not Path(next(iter(once))).exists()
 
 
+def _say(line: str) -> tuple[str, bool]:
+    from bench import notes
+
+    return str(notes._THROUGH), notes.say_once(line)
+
+
+def test_a_note_is_said_once_by_a_pools_workers_and_once_by_a_process(capfd, tmp_path,
+                                                                       monkeypatch):
+    """Each worker loads the data and would say what it notes about it (questions read cut
+    short): the workers of a pool say a line once between them (through a folder beside
+    their shared features), and a process once."""
+    from bench import notes
+
+    results = [r for _, r in run_each(_say, [("note: the same",)] * 4, workers=2)]
+    assert len({folder for folder, _ in results}) == 1
+    assert sorted(said for _, said in results) == [False, False, False, True]
+    assert capfd.readouterr().out.count("note: the same\n") == 1
+    for folder, said_here in ((tmp_path / "a", True), (tmp_path / "a", False),
+                              (tmp_path / "b", True), (None, True)):
+        monkeypatch.setattr(notes, "_SAID", set())  # as another process would start
+        notes.share_through(folder)
+        assert notes.say_once("note: here") is said_here
+        monkeypatch.setattr(notes, "_THROUGH", None)
+    assert [notes.say_once("note: again") for _ in range(2)] == [True, False]
+
+
 def test_worker_count_is_bounded_by_points_and_cores(monkeypatch):
     monkeypatch.setattr("bench.workers.available_cores", lambda: 2)
     assert auto_workers(7) == 2
