@@ -183,6 +183,26 @@ def test_weight_decay_spares_norms_biases_gates_latents_and_embeddings(name):
     assert spared and not any(id(p) in decayed for p in spared)
 
 
+def test_vision_dropout_acts_only_while_the_encoder_trains():
+    """vision_dropout is timm's proj_drop_rate in every ViT block: a trained encoder in
+    train mode gives two passes of one batch different features; in eval mode, or frozen
+    (eval mode for good), one answer; at 0 the blocks have none."""
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    small = dict(vision="micro", image_size=32, patch_size=8, vision_path="")
+    model = variants.create("cross_attn", preset="tiny", freeze_vision=False,
+                            vision_dropout=0.5, **small).train()
+    assert all(b.attn.proj_drop.p == b.mlp.drop2.p == 0.5 for b in model.image_encoder.vit.blocks)
+    assert not torch.equal(model.encode_image(images)["tokens"],
+                           model.encode_image(images)["tokens"])
+    frozen = variants.create("cross_attn", preset="tiny", freeze_vision=True,
+                             vision_dropout=0.5, **small).train()
+    for encoder in (model.eval(), frozen):
+        assert torch.equal(encoder.encode_image(images)["tokens"],
+                           encoder.encode_image(images)["tokens"])
+    plain = variants.create("cross_attn", preset="tiny", **small)
+    assert all(b.attn.proj_drop.p == 0 for b in plain.image_encoder.vit.blocks)
+
+
 @pytest.mark.parametrize("name", ["cross_attn", "late_fusion"])
 def test_an_encoder_trained_from_pixels_gets_vision_lr_and_a_frozen_one_no_group(name):
     """tiny trains a raw-pixel encoder at its vision_lr (a tenth of the run's lr), scheduled

@@ -154,13 +154,14 @@ def test_tiny_from_raw_pixels_trains_longer_with_image_grouped_shifted_batches()
     """tiny's own pixel recipe: its conv stem at a higher encoder lr than for fine-tuning
     the pretrained ViT, more epochs than with the cached frozen encoder, each batch's
     questions grouped by image (the encoder runs on fewer images), images shifted a few
-    pixels (the longer run would over-fit without it)."""
+    pixels (the longer run would over-fit without it), dropout in the encoder's blocks."""
     from bench.experiment import with_pixel_settings
     from bench.spec import ModelSpec
 
     pixels = ModelSpec("cross_attn", "tiny")
     assert with_pixel_settings(pixels).config().vision_stem == "conv"
     assert with_pixel_settings(pixels).config().vision_lr > pixels.config().vision_lr
+    assert with_pixel_settings(pixels).config().vision_dropout > 0 == pixels.config().vision_dropout
     recipe = preset_recipe("tiny", from_pixels=True)
     assert recipe["epochs"] > preset_recipe("tiny")["epochs"]
     assert recipe["image_group"] > 1 and not preset_recipe("tiny").get("image_group")

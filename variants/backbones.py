@@ -36,6 +36,9 @@ class VisionConfig(BaseConfig):
                             choices=STEMS)
     vision_path: str = knob("", "local safetensors ViT state dict: a file, or a "
                             "directory holding model.safetensors (empty = random init)")
+    vision_dropout: float = knob(0.0, "dropout on the ViT blocks' attention and MLP outputs "
+                                 "(timm's proj_drop_rate); acts only while the encoder "
+                                 "trains", minimum=0.0, maximum=0.9)
 
     def validate(self) -> None:
         super().validate()
@@ -80,12 +83,14 @@ def _channels_last(module: nn.Module, args: tuple) -> tuple:
 
 
 def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
-              stem: str = "patch") -> nn.Module:
+              stem: str = "patch", dropout: float = 0.0) -> nn.Module:
     """A timm VisionTransformer without classifier; ``path`` loads a safetensors state dict, a
     file or a checkpoint directory's ``model.safetensors`` (position embeddings are resampled
     to ``image_size`` by timm's checkpoint filter).
     ``stem``: ``patch`` (a linear patch embedding), ``conv`` or ``conv-deep``
-    (``conv_stem`` + timm's ``HybridEmbed``: same token grid, [CLS] and blocks)."""
+    (``conv_stem`` + timm's ``HybridEmbed``: same token grid, [CLS] and blocks).
+    ``dropout``: timm's ``proj_drop_rate`` (after each block's attention projection and
+    MLP layers; a no-op in eval mode and for a frozen encoder)."""
 
     from timm.layers import HybridEmbed
     from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
@@ -99,7 +104,7 @@ def build_vit(size: str, image_size: int, patch_size: int, path: str = "",
         embed = dict(patch_size=1, embed_layer=partial(HybridEmbed, backbone=backbone))
     model = VisionTransformer(
         img_size=image_size, patch_size=embed.pop("patch_size", patch_size), embed_dim=width,
-        depth=depth, num_heads=heads, num_classes=0, **embed,
+        depth=depth, num_heads=heads, num_classes=0, proj_drop_rate=dropout, **embed,
     )
     path = vit_checkpoint(path) if path else path
     if path and not model.pos_embed.is_meta:  # on meta, loading weights is a no-op
@@ -279,9 +284,9 @@ class ImageEncoder(nn.Module):
     """ViT features: all tokens ([CLS] + patches) after the final norm, [B, 1+HW, C]."""
 
     def __init__(self, size: str, image_size: int, patch_size: int, path: str = "",
-                 stem: str = "patch"):
+                 stem: str = "patch", dropout: float = 0.0):
         super().__init__()
-        self.vit = build_vit(size, image_size, patch_size, path, stem)
+        self.vit = build_vit(size, image_size, patch_size, path, stem, dropout)
         self.dim = self.vit.embed_dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

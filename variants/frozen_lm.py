@@ -136,7 +136,7 @@ class FrozenLM(FusionModel):
         self.cfg = cfg
         self.levels = 1 if cfg.visual_tokens == "all" else cfg.vision_layers
         vit = build_vit(cfg.vision, cfg.image_size, cfg.patch_size, cfg.vision_path,
-                        cfg.vision_stem)
+                        cfg.vision_stem, cfg.vision_dropout)
         self.image_encoder = VisualFeatures(vit, self.levels, cfg.visual_tokens == "all")
         self.text_encoder = None
         self.head = build_opt(cfg.lm, cfg.text_vocab_size, cfg.lm_path,

@@ -102,7 +102,7 @@ class EncoderFusionModel(FusionModel):
         super().__init__()
         self.cfg = cfg
         self.image_encoder = ImageEncoder(cfg.vision, cfg.image_size, cfg.patch_size,
-                                          cfg.vision_path, cfg.vision_stem)
+                                          cfg.vision_path, cfg.vision_stem, cfg.vision_dropout)
         self.text_encoder = make_text(cfg)
         if cfg.freeze_vision:
             freeze(self.image_encoder)
