@@ -10,14 +10,13 @@ from bench.report_plans import PLANS
 from .common import workers_count
 
 # `fusebench report` from a fresh clone (minus the install), wall time as /usr/bin/time saw it
-QUICK_MEASURED = ("10-14 min wall from a fresh clone, depending on the machine: 604 s on "
-                  "2 Intel Xeon cores (matmul peak measured 390 GFLOP/s), 647 s on a "
-                  "later day (peak 347) and 762 s on a slow one (peak 246-263); before "
-                  "finetune's "
-                  "batches were grouped by image (~45 s more): 582 s on another Intel Xeon VM "
-                  "(peak 417), 688-843 s on one whose speed drifted within the hour, 597-682 s "
-                  "on 2 AMD EPYC cores (twelve runs, peak 193-219), 905 s on 2 Intel Xeon "
-                  "cores of a slower VM (peak 227)")
+QUICK_MEASURED = ("9-15 min wall from a fresh clone, depending on the machine's speed: "
+                  "521 s and 529 s on 2 Intel Xeon cores (matmul peak measured 384-454 "
+                  "GFLOP/s), 604 s (peak 390, before two speed-ups) and 647 s (peak 347) "
+                  "on other days of the same VM and 762 s on a slow one (peak 246-263); "
+                  "before finetune's batches were grouped by image (~45 s more): 582 s on "
+                  "another Intel Xeon VM (peak 417), 597-682 s on 2 AMD EPYC cores (twelve "
+                  "runs, peak 193-219), 905 s on 2 Intel Xeon cores of a slower VM (peak 227)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
