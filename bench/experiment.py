@@ -121,7 +121,6 @@ def data_overrides(strategy: str, data) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in keys and v is not None}
 
 
-_TOLD: set[tuple] = set()  # (preset, data) pairs whose backbones were announced
 _MADE_FROM_DATA = {"vision_path": "the micro ViT on which answers each image's questions get",
                    "lm_path": "the micro OPT on its questions and answers"}
 
@@ -141,7 +140,7 @@ def preset_backbones(preset: str | None, data_dir: Path | None) -> dict[str, Any
 def with_preset_backbones(model: ModelSpec, data_dir: Path, announce: bool = True
                           ) -> ModelSpec:
     """``model`` with its preset's pretrained backbones (``preset_backbones``) under the
-    user's own keys. Off the built-in data one line (once per preset and data, and only
+    user's own keys. Off the built-in data one line (said once, ``bench.notes``, and only
     when ``announce``) says what they are made from, or that the preset's are left out
     and what the run trains from instead."""
 
@@ -149,12 +148,9 @@ def with_preset_backbones(model: ModelSpec, data_dir: Path, announce: bool = Tru
     wanted = {k: v for k, v in wanted.items() if k not in model.overrides}
     applied = {k: v for k, v in preset_backbones(model.preset, data_dir).items()
                if k not in model.overrides}
-    if wanted and announce and not can_pretrain(data_dir) and \
-            (model.preset, str(data_dir)) not in _TOLD:
-        _TOLD.add((model.preset, str(data_dir)))
-        print(f"[{model.preset}] {data_dir} is not the built-in data: "
-              + (_made_here(applied) if applied else _left_out(model.preset, wanted)),
-              flush=True)
+    if wanted and announce and not can_pretrain(data_dir):
+        say_once(f"[{model.preset}] {data_dir} is not the built-in data: "
+                 + (_made_here(applied) if applied else _left_out(model.preset, wanted)))
     return model.with_overrides(**applied) if applied else model
 
 

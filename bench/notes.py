@@ -1,5 +1,6 @@
-"""Notes a run prints once, not once per process: a sweep's worker processes each load the
-data, and each would otherwise say the same thing about it (questions read cut short)."""
+"""Lines a run says once: about its data (questions read cut short) or its backbones (what
+a preset's are made from off the built-in data). Each point of a sweep, and each of its
+worker processes, would otherwise say the same thing again."""
 
 from __future__ import annotations
 
