@@ -58,3 +58,44 @@ def test_built_in_data_from_an_older_generator_is_regenerated(tmp_path, monkeypa
     manifest.write_text(json.dumps({"version": synthvqa.VERSION - 1}))
     synthvqa.ensure_data(None)
     assert calls == [{"seed": 0, "force": True}]
+
+
+def test_built_in_data_started_twice_at_once_is_generated_once(tmp_path, monkeypatch):
+    """Two commands started together in a fresh directory: one generates the data, the
+    other waits for it and reads the finished directory (unlocked, each swapped in its own
+    copy, and the first crashed on files the second had just replaced)."""
+    import threading
+    import time
+
+    import bench.data.synthvqa as synthvqa
+
+    calls = []
+
+    def slow_make(out, **kw):
+        calls.append(kw)
+        time.sleep(0.3)  # long enough for the other caller to arrive while this one works
+        out.mkdir()
+        (out / "synthvqa.json").write_text(json.dumps({"version": synthvqa.VERSION}))
+
+    monkeypatch.setattr(synthvqa, "DEFAULT_DATA", tmp_path / "data" / "synthvqa")
+    monkeypatch.setattr(synthvqa, "make", slow_make)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(synthvqa.ensure_data(None)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [{"seed": 0}]
+    assert results == [tmp_path / "data" / "synthvqa"] * 2
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["synthvqa"]  # no lock left
+
+
+def test_built_in_data_where_it_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    import bench.data.synthvqa as synthvqa
+    from bench.errors import UserError
+
+    (tmp_path / "data").write_text("a file where the data directory's parent should be")
+    monkeypatch.setattr(synthvqa, "DEFAULT_DATA", tmp_path / "data" / "synthvqa")
+    with pytest.raises(UserError, match="cannot generate the built-in dataset"):
+        synthvqa.ensure_data(None)
