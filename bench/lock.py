@@ -58,6 +58,15 @@ def _open_locked(path: Path, deadline: float) -> int | None:
         os.close(fd)
 
 
+def _write_holder(fd: int) -> None:
+    """Record who holds the lock in its file (what ``_holder`` tells a second comer)."""
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "command": " ".join(["fusebench", *sys.argv[1:]]),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.ftruncate(fd, 0)
+    os.write(fd, (json.dumps(info) + "\n").encode())
+
+
 def _created_dirs(directory: Path) -> list[Path]:
     """The directories ``mkdir(parents=True)`` on ``directory`` would create, deepest first."""
     out, d = [], directory
@@ -81,11 +90,7 @@ def output_lock(directory: str | Path, what: str = "output directory",
         raise UserError(f"{what} {directory} is in use by {_holder(path)}; wait for it to "
                         "finish or choose another --out")
     try:
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "command": " ".join(["fusebench", *sys.argv[1:]]),
-                "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.ftruncate(fd, 0)
-        os.write(fd, (json.dumps(info) + "\n").encode())
+        _write_holder(fd)
         yield directory
     finally:
         try:
@@ -104,12 +109,19 @@ def _remove_empty(dirs: list[Path]) -> None:
 
 
 @contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
-    """A short exclusive lock (waited for) around a read-modify-write; ``path`` is the lock
-    file, removed on release like ``output_lock``'s."""
+def file_lock(path: str | Path, waiting: str = "") -> Iterator[None]:
+    """An exclusive lock (waited for) around a read-modify-write; ``path`` is the lock
+    file, removed on release like ``output_lock``'s. ``waiting``: a line said when the
+    lock is held elsewhere (with the holder), before the wait, so a long wait is not
+    silent."""
     path = Path(path)
-    fd = _open_locked(path, float("inf"))
+    fd = _open_locked(path, time.monotonic()) if waiting else None
+    if fd is None:
+        if waiting:
+            print(f"{waiting} (held by {_holder(path)}) ...", flush=True)
+        fd = _open_locked(path, float("inf"))
     try:
+        _write_holder(fd)
         yield
     finally:
         try:

@@ -29,7 +29,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from .atomic_files import atomic_write_json, staged_directory
 from .data.dataset import default_tokenizer
 from .data.loaders import available_splits, files_state, load_examples
 from .errors import UserError
+from .lock import file_lock
 from .pretrain_vision import answer_task, as_input, scene_task
 from .schedule import set_lr
 from .stages import stage
@@ -95,6 +97,21 @@ def _key(kind: str, data: str, **settings) -> str:
     """Cache key of a pretraining: its settings and ``data`` (what identifies the data)."""
     blob = json.dumps({"kind": kind, **settings, "data": data}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+@contextmanager
+def _entry_lock(out: Path) -> Iterator[None]:
+    """Hold the lock of one cache entry while it is looked up and, if missing, trained:
+    commands started together (two ``train`` runs on new data) pretrain it once, the
+    others wait and reuse it, where each used to train its own and swap it in."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the pretrained-backbone cache {out.parent} "
+                        f"({e.strerror or e}); run from a writable directory") from None
+    with file_lock(out.parent / f".{out.name}.lock",
+                   waiting=f"[pretrain] waiting for another command pretraining {out.name}"):
+        yield
 
 
 def _loop(model, batches, steps: int, lr: float, loss_fn, desc: str = "pretrain") -> float:
@@ -162,35 +179,37 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     key = _key("vision", data, size=size, image_size=image_size, patch=patch_size,
                epochs=epochs, seed=seed, lr=lr, stem=stem, target=target)
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
-    if not force and ((out / "model.safetensors").is_file()
-                      or reference.fetch(out, "model.safetensors")):
+    with _entry_lock(out):
+        if not force and ((out / "model.safetensors").is_file()
+                          or reference.fetch(out, "model.safetensors")):
+            return out / "model.safetensors"
+        torch.manual_seed(seed)
+        vit = build_vit(size, image_size, patch_size, stem=stem)
+        task = (scene_task(data_dir, vit.embed_dim, image_size, patch_size) if scenes
+                else answer_task(data_dir, vit.embed_dim, image_size))
+        model = torch.nn.ModuleDict({"vit": vit, "heads": task.heads})
+
+        def loss_fn(m, idx):
+            tokens = m["vit"].forward_features(as_input(task.pixels[idx]))
+            return m["heads"].loss(tokens, task.targets(idx), vit.num_prefix_tokens)
+
+        start = time.perf_counter()
+        n = len(task.pixels)
+        steps = epochs * -(-n // 64)
+        loss = _loop(model, _epochs(n, 64, epochs, seed), steps, lr, loss_fn,
+                     desc=f"vision ViT-{size} ({stem} stem, {target}), {epochs} epochs")
+        seconds = time.perf_counter() - start
+        probes = task.probe(vit)
+        state = {k: v.contiguous() for k, v in vit.state_dict().items()
+                 if not k.startswith("head.")}
+        meta = {"kind": "vision", "size": size, "stem": stem, "image_size": image_size,
+                "patch_size": patch_size, "task": task.description, "epochs": epochs,
+                "final_train_loss": loss, **{k: round(v, 2) for k, v in probes.items()},
+                "data": str(data_dir), "seconds": round(seconds, 1)}
+        with staged_directory(out) as tmp:  # a killed pretraining never leaves a cache "hit"
+            save_file(state, str(tmp / "model.safetensors"))
+            atomic_write_json(tmp / "meta.json", meta)
         return out / "model.safetensors"
-    torch.manual_seed(seed)
-    vit = build_vit(size, image_size, patch_size, stem=stem)
-    task = (scene_task(data_dir, vit.embed_dim, image_size, patch_size) if scenes
-            else answer_task(data_dir, vit.embed_dim, image_size))
-    model = torch.nn.ModuleDict({"vit": vit, "heads": task.heads})
-
-    def loss_fn(m, idx):
-        tokens = m["vit"].forward_features(as_input(task.pixels[idx]))
-        return m["heads"].loss(tokens, task.targets(idx), vit.num_prefix_tokens)
-
-    start = time.perf_counter()
-    n = len(task.pixels)
-    steps = epochs * -(-n // 64)
-    loss = _loop(model, _epochs(n, 64, epochs, seed), steps, lr, loss_fn,
-                 desc=f"vision ViT-{size} ({stem} stem, {target}), {epochs} epochs")
-    seconds = time.perf_counter() - start
-    probes = task.probe(vit)
-    state = {k: v.contiguous() for k, v in vit.state_dict().items() if not k.startswith("head.")}
-    meta = {"kind": "vision", "size": size, "stem": stem, "image_size": image_size,
-            "patch_size": patch_size, "task": task.description, "epochs": epochs,
-            "final_train_loss": loss, **{k: round(v, 2) for k, v in probes.items()},
-            "data": str(data_dir), "seconds": round(seconds, 1)}
-    with staged_directory(out) as tmp:  # a killed pretraining never leaves a cache "hit"
-        save_file(state, str(tmp / "model.safetensors"))
-        atomic_write_json(tmp / "meta.json", meta)
-    return out / "model.safetensors"
 
 
 def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int | None = None,
@@ -215,34 +234,35 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int | None 
         epochs = epochs or text_epochs(lines)
     settings = dict(size=size, epochs=epochs, seed=seed, lr=lr, block=block)
     out = CACHE / f"opt-{size}-{_key('text', data, **settings)}"
-    if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
+    with _entry_lock(out):
+        if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
+            return out
+        tok, lines = _text_corpus(data_dir)
+        ids = _packed(tok(lines, add_special_tokens=False)["input_ids"], block)
+        torch.manual_seed(seed)
+        model = build_opt(size, vocab_size=len(tok), eos=tok.eos_token_id, pad=tok.pad_token_id)
+
+        def lm_loss(m, idx):
+            return m(input_ids=ids[idx], labels=ids[idx]).loss
+
+        start = time.perf_counter()
+        batch_size = max(1, 1024 // block)  # ~1k tokens a step, as 64 padded lines were
+        steps = epochs * -(-len(ids) // batch_size)
+        loss = _loop(model, _epochs(len(ids), batch_size, epochs, seed), steps, lr, lm_loss,
+                     desc=f"text OPT-{size}, {epochs} epochs")
+        seconds = time.perf_counter() - start
+        val_loss = held_out_loss(model, tok, data_dir, block)
+        print("[pretrain] text: held-out loss " + (f"{val_loss:.3f} per token on the validation "
+              "split's corpus" if val_loss is not None else "not measured (the "
+              "validation corpus is shorter than one block)"), flush=True)
+        with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            atomic_write_json(tmp / "meta.json", {
+                "kind": "text", "size": size, "corpus_lines": len(lines), "block": block,
+                "sequences": len(ids), "epochs": epochs, "final_train_loss": loss,
+                "val_loss": val_loss, "data": str(data_dir), "seconds": seconds})
         return out
-    tok, lines = _text_corpus(data_dir)
-    ids = _packed(tok(lines, add_special_tokens=False)["input_ids"], block)
-    torch.manual_seed(seed)
-    model = build_opt(size, vocab_size=len(tok), eos=tok.eos_token_id, pad=tok.pad_token_id)
-
-    def lm_loss(m, idx):
-        return m(input_ids=ids[idx], labels=ids[idx]).loss
-
-    start = time.perf_counter()
-    batch_size = max(1, 1024 // block)  # ~1k tokens a step, as 64 padded lines were
-    steps = epochs * -(-len(ids) // batch_size)
-    loss = _loop(model, _epochs(len(ids), batch_size, epochs, seed), steps, lr, lm_loss,
-                 desc=f"text OPT-{size}, {epochs} epochs")
-    seconds = time.perf_counter() - start
-    val_loss = held_out_loss(model, tok, data_dir, block)
-    print("[pretrain] text: held-out loss " + (f"{val_loss:.3f} per token on the validation "
-          "split's corpus" if val_loss is not None else "not measured (the "
-          "validation corpus is shorter than one block)"), flush=True)
-    with staged_directory(out) as tmp:  # config.json alone is never a cache "hit"
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        atomic_write_json(tmp / "meta.json", {
-            "kind": "text", "size": size, "corpus_lines": len(lines), "block": block,
-            "sequences": len(ids), "epochs": epochs, "final_train_loss": loss,
-            "val_loss": val_loss, "data": str(data_dir), "seconds": seconds})
-    return out
 
 
 def text_epochs(lines: int) -> int:

@@ -84,6 +84,41 @@ def test_the_lm_pretrains_on_third_party_data_with_the_tokenizer_its_runs_use(
     assert pretrain.pretrain_text(data, epochs=1, block=16) != out
 
 
+def test_two_runs_started_together_pretrain_the_lm_once(small_data, tmp_path, monkeypatch,
+                                                        capsys):
+    """Two commands on new data at once: one pretrains, the other waits for the lock and
+    reuses that LM (each used to pretrain its own and swap it in under the other)."""
+    import threading
+    import time
+
+    import bench.pretrain as pretrain
+    from tests.helpers import vqa2_only
+
+    monkeypatch.setattr(pretrain, "CACHE", tmp_path / "cache")
+    data = vqa2_only(small_data, tmp_path / "vqa2")
+    trainings, loop = [], pretrain._loop
+
+    def slow_loop(*args, **kwargs):
+        trainings.append(1)
+        time.sleep(0.3)  # the other caller arrives while this one trains
+        return loop(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "_loop", slow_loop)
+    outs = []
+    threads = [threading.Thread(
+        target=lambda: outs.append(pretrain.pretrain_text(data, epochs=1, block=16)))
+        for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(trainings) == 1 and len(outs) == 2 and outs[0] == outs[1]
+    assert (outs[0] / "config.json").is_file()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [outs[0].name]  # no lock left
+    assert f"[pretrain] waiting for another command pretraining {outs[0].name} (held by pid" \
+        in capsys.readouterr().out
+
+
 def test_the_built_in_data_keeps_three_epochs_and_so_its_shipped_lm(tmp_path, monkeypatch):
     """The small-corpus rule applies off the built-in data only: there the settings, and
     so the cache key the shipped OPT is filed under, stay those of 3 epochs."""

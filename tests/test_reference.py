@@ -60,7 +60,7 @@ def test_built_in_data_from_an_older_generator_is_regenerated(tmp_path, monkeypa
     assert calls == [{"seed": 0, "force": True}]
 
 
-def test_built_in_data_started_twice_at_once_is_generated_once(tmp_path, monkeypatch):
+def test_built_in_data_started_twice_at_once_is_generated_once(tmp_path, monkeypatch, capsys):
     """Two commands started together in a fresh directory: one generates the data, the
     other waits for it and reads the finished directory (unlocked, each swapped in its own
     copy, and the first crashed on files the second had just replaced)."""
@@ -89,6 +89,8 @@ def test_built_in_data_started_twice_at_once_is_generated_once(tmp_path, monkeyp
     assert calls == [{"seed": 0}]
     assert results == [tmp_path / "data" / "synthvqa"] * 2
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["synthvqa"]  # no lock left
+    said = capsys.readouterr().out
+    assert "waiting for another command generating the built-in dataset (held by pid" in said
 
 
 def test_built_in_data_where_it_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):

@@ -305,7 +305,8 @@ def ensure_data(path: str | Path | None, seed: int = 0) -> Path:
         return DEFAULT_DATA
     try:
         DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(DEFAULT_DATA.parent / f".{DEFAULT_DATA.name}.lock"):
+        with file_lock(DEFAULT_DATA.parent / f".{DEFAULT_DATA.name}.lock",
+                       waiting="waiting for another command generating the built-in dataset"):
             if not manifest.is_file():
                 print(f"generating the built-in dataset in {DEFAULT_DATA} (seed {seed}) ...")
                 make(DEFAULT_DATA, seed=seed)
