@@ -6,6 +6,10 @@ the duration of a command; a second writer gets one ``UserError`` line naming th
 when its process dies (SIGKILL included), so a stale lock file never blocks anyone. The
 file records the holder and is removed on release; a directory the lock created is
 removed again when nothing else was written into it.
+
+``file_lock(path)`` is a waited-for lock around a read-modify-write; ``build_lock(target)``
+one beside a directory that is built once and then reused (the built-in data, pretrained
+backbones), so that commands started together build it once.
 """
 
 from __future__ import annotations
@@ -111,11 +115,11 @@ def _remove_empty(dirs: list[Path]) -> None:
 @contextmanager
 def file_lock(path: str | Path, waiting: str = "") -> Iterator[None]:
     """An exclusive lock (waited for) around a read-modify-write; ``path`` is the lock
-    file, removed on release like ``output_lock``'s. ``waiting``: a line said when the
-    lock is held elsewhere (with the holder), before the wait, so a long wait is not
-    silent."""
+    file, removed on release like ``output_lock``'s. ``waiting``: a line said (with the
+    holder) when the lock is still held elsewhere after half a second, so a long wait is
+    not silent and a short one says nothing."""
     path = Path(path)
-    fd = _open_locked(path, time.monotonic()) if waiting else None
+    fd = _open_locked(path, time.monotonic() + 0.5) if waiting else None
     if fd is None:
         if waiting:
             print(f"{waiting} (held by {_holder(path)}) ...", flush=True)
@@ -128,3 +132,22 @@ def file_lock(path: str | Path, waiting: str = "") -> Iterator[None]:
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def build_lock(target: str | Path, waiting: str) -> Iterator[None]:
+    """Hold around "is ``target`` there? else build it" for a directory made once and then
+    reused (the built-in data, a pretrained backbone): commands started together build it
+    once, the others say ``waiting`` and wait, then find it built. The lock is
+    ``.NAME.lock`` beside ``target``; a place where it cannot be made is one UserError."""
+    target = Path(target)
+    path = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError as e:
+        raise UserError(f"cannot build {target} ({e.strerror or e}); run from a writable "
+                        "directory") from None
+    with file_lock(path, waiting):
+        yield
+

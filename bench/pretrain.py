@@ -29,8 +29,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from .atomic_files import atomic_write_json, staged_directory
 from .data.dataset import default_tokenizer
 from .data.loaders import available_splits, files_state, load_examples
 from .errors import UserError
-from .lock import file_lock
+from .lock import build_lock
 from .pretrain_vision import answer_task, as_input, scene_task
 from .schedule import set_lr
 from .stages import stage
@@ -97,21 +96,6 @@ def _key(kind: str, data: str, **settings) -> str:
     """Cache key of a pretraining: its settings and ``data`` (what identifies the data)."""
     blob = json.dumps({"kind": kind, **settings, "data": data}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
-
-
-@contextmanager
-def _entry_lock(out: Path) -> Iterator[None]:
-    """Hold the lock of one cache entry while it is looked up and, if missing, trained:
-    commands started together (two ``train`` runs on new data) pretrain it once, the
-    others wait and reuse it, where each used to train its own and swap it in."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the pretrained-backbone cache {out.parent} "
-                        f"({e.strerror or e}); run from a writable directory") from None
-    with file_lock(out.parent / f".{out.name}.lock",
-                   waiting=f"[pretrain] waiting for another command pretraining {out.name}"):
-        yield
 
 
 def _loop(model, batches, steps: int, lr: float, loss_fn, desc: str = "pretrain") -> float:
@@ -179,7 +163,7 @@ def pretrain_vision(data_dir: str | Path, size: str = "micro", image_size: int =
     key = _key("vision", data, size=size, image_size=image_size, patch=patch_size,
                epochs=epochs, seed=seed, lr=lr, stem=stem, target=target)
     out = CACHE / f"vit-{size}-{stem}-{image_size}px-p{patch_size}-{key}"
-    with _entry_lock(out):
+    with build_lock(out, f"[pretrain] waiting for another command pretraining {out.name}"):
         if not force and ((out / "model.safetensors").is_file()
                           or reference.fetch(out, "model.safetensors")):
             return out / "model.safetensors"
@@ -234,7 +218,7 @@ def pretrain_text(data_dir: str | Path, size: str = "micro", epochs: int | None 
         epochs = epochs or text_epochs(lines)
     settings = dict(size=size, epochs=epochs, seed=seed, lr=lr, block=block)
     out = CACHE / f"opt-{size}-{_key('text', data, **settings)}"
-    with _entry_lock(out):
+    with build_lock(out, f"[pretrain] waiting for another command pretraining {out.name}"):
         if not force and ((out / "config.json").is_file() or reference.fetch(out, "config.json")):
             return out
         tok, lines = _text_corpus(data_dir)

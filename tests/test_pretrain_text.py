@@ -100,7 +100,7 @@ def test_two_runs_started_together_pretrain_the_lm_once(small_data, tmp_path, mo
 
     def slow_loop(*args, **kwargs):
         trainings.append(1)
-        time.sleep(0.3)  # the other caller arrives while this one trains
+        time.sleep(1.5)  # the other caller waits past the half second before it says so
         return loop(*args, **kwargs)
 
     monkeypatch.setattr(pretrain, "_loop", slow_loop)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from bench.atomic_files import foreign_entries, staged_directory
 from bench.errors import UserError
-from bench.lock import file_lock
+from bench.lock import build_lock
 
 from .loaders import check_data_dir
 from .questions import TEMPLATES, answer, question_type, sample_questions, text
@@ -295,29 +295,22 @@ DEFAULT_DATA = Path("data") / "synthvqa"
 def ensure_data(path: str | Path | None, seed: int = 0) -> Path:
     """The dataset directory; the built-in synthvqa is generated on first use.
 
-    Generation holds a lock beside the directory: commands started together in a fresh
-    directory (two ``train`` runs side by side) generate it once, the others wait for it;
-    unlocked, the second one's swap replaced the directory the first was reading."""
+    Generation holds its ``build_lock``: commands started together in a fresh directory
+    (two ``train`` runs side by side) generate it once, the others wait for it; unlocked,
+    the second one's swap replaced the directory the first was reading."""
     if path:
         return check_data_dir(path)
     manifest = DEFAULT_DATA / "synthvqa.json"
     if manifest.is_file() and _version(manifest) >= VERSION:
         return DEFAULT_DATA
-    try:
-        DEFAULT_DATA.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(DEFAULT_DATA.parent / f".{DEFAULT_DATA.name}.lock",
-                       waiting="waiting for another command generating the built-in dataset"):
-            if not manifest.is_file():
-                print(f"generating the built-in dataset in {DEFAULT_DATA} (seed {seed}) ...")
-                make(DEFAULT_DATA, seed=seed)
-            elif _version(manifest) < VERSION:  # made by an older fusebench: answers differ
-                print(f"regenerating the built-in dataset in {DEFAULT_DATA}: it is synthvqa "
-                      f"v{_version(manifest)}, this fusebench writes v{VERSION} ...")
-                make(DEFAULT_DATA, seed=seed, force=True)
-    except OSError as e:
-        raise UserError(f"cannot generate the built-in dataset in {DEFAULT_DATA} "
-                        f"({e.strerror or e}); run from a writable directory or pass --data"
-                        ) from None
+    with build_lock(DEFAULT_DATA, "waiting for another command generating the built-in dataset"):
+        if not manifest.is_file():
+            print(f"generating the built-in dataset in {DEFAULT_DATA} (seed {seed}) ...")
+            make(DEFAULT_DATA, seed=seed)
+        elif _version(manifest) < VERSION:  # made by an older fusebench: answers differ
+            print(f"regenerating the built-in dataset in {DEFAULT_DATA}: it is synthvqa "
+                  f"v{_version(manifest)}, this fusebench writes v{VERSION} ...")
+            make(DEFAULT_DATA, seed=seed, force=True)
     return DEFAULT_DATA
 
 
