@@ -146,8 +146,9 @@ def build_lock(target: str | Path, waiting: str) -> Iterator[None]:
         target.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
     except OSError as e:
-        raise UserError(f"cannot build {target} ({e.strerror or e}); run from a writable "
-                        "directory") from None
+        where = f": {e.filename}" if e.filename else ""
+        raise UserError(f"cannot build {target} ({e.strerror or e}{where}); run from a "
+                        "writable directory") from None
     with file_lock(path, waiting):
         yield
 
